@@ -1,0 +1,11 @@
+"""EnPrompt: prompt learning for CLIP through an External Layer (ACM MM 2024).
+
+The library: the model (:mod:`enprompt.model`), the CLIP weight loader
+(:mod:`enprompt.clip_loader`), the config keys (:mod:`enprompt.config`), the
+Dassl switch (:mod:`enprompt.dassl`) and the built-in engine
+(:mod:`enprompt.engine`). The program (``train.py``, ``trainers/``,
+``datasets/``, ``configs/``, ``scripts/``) lives at the repository root.
+"""
+from .version import __version__
+
+__all__ = ["__version__"]

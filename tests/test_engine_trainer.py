@@ -1,0 +1,163 @@
+"""The built-in trainer loop: log lines, result block, checkpoints, resume, logger."""
+import os
+import os.path as osp
+import re
+import sys
+
+import pytest
+
+from enprompt.dassl import build_trainer, set_random_seed, setup_logger
+from enprompt.engine.logger import Logger
+from tests.engine_toys import assert_same_weights, make_toy_images, toy_cfg, trained_weights
+
+
+@pytest.fixture(scope="module")
+def toy_root(tmp_path_factory):
+    return make_toy_images(str(tmp_path_factory.mktemp("toydata")))
+
+
+def _run(cfg):
+    cfg.freeze()
+    set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    trainer.train()
+    return trainer
+
+
+def test_epoch_log_line_and_result_block(toy_root, tmp_path, capsys):
+    cfg = toy_cfg(toy_root, str(tmp_path / "out"))
+    trainer = _run(cfg)
+    out = capsys.readouterr().out
+    # 18 images, batch 4, drop_last -> 4 batches, fewer than PRINT_FREQ: every batch is logged.
+    line = re.compile(
+        r"^epoch \[(\d)/4\] batch \[(\d)/4\] time \d+\.\d{3} \(\d+\.\d{3}\) "
+        r"data \d+\.\d{3} \(\d+\.\d{3}\) loss \d+\.\d{4} \(\d+\.\d{4}\) "
+        r"acc \d+\.\d{4} \(\d+\.\d{4}\) lr (\d\.\d{4}e[-+]\d\d) eta \d+:\d\d:\d\d$",
+        re.M,
+    )
+    matches = line.findall(out)
+    assert len(matches) == 16
+    # The LR is stepped inside forward_backward of an epoch's last batch, before that
+    # batch's line is printed (as in Dassl): that line already shows the next LR.
+    lr_by_batch = {(m[0], m[1]): m[2] for m in matches}
+    assert [lr_by_batch[("1", b)] for b in "1234"] == ["1.0000e-05"] * 3 + ["5.0000e-01"]
+    assert [lr_by_batch[("2", b)] for b in "123"] == ["5.0000e-01"] * 3
+
+    tail = out[out.index("Finish training"):]
+    block = re.search(
+        r"Finish training\nDeploy the last-epoch model\nEvaluate on the \*test\* set\n"
+        r"=> result\n\* total: 18\n\* correct: (\d+)\n\* accuracy: (\d+\.\d)%\n"
+        r"\* error: (\d+\.\d)%\n\* macro_f1: (\d+\.\d)%\nElapsed: \d+:\d\d:\d\d\n",
+        tail,
+    )
+    assert block, tail
+    correct, acc, err = int(block.group(1)), float(block.group(2)), float(block.group(3))
+    assert acc == pytest.approx(round(100 * correct / 18, 1))
+    assert err == pytest.approx(round(100 - 100 * correct / 18, 1))
+    assert correct == 18  # the colours are trivially separable
+
+    files = sorted(os.listdir(tmp_path / "out" / "toy_head"))
+    assert files == ["checkpoint", "model.pth.tar-4"]  # CHECKPOINT_FREQ 0: last epoch only
+    assert os.listdir(tmp_path / "out" / "tensorboard")
+
+
+def test_drop_last_only_when_a_full_batch_exists(toy_root, tmp_path):
+    cfg = toy_cfg(toy_root, str(tmp_path / "a"))
+    cfg.freeze()
+    trainer = build_trainer(cfg)
+    assert trainer.train_loader_x.drop_last and len(trainer.train_loader_x) == 4
+    assert not trainer.test_loader.drop_last
+
+    # 1 shot x 3 classes = 3 images < batch 4: nothing dropped, one batch of 3.
+    cfg = toy_cfg(toy_root, str(tmp_path / "b"), **{"DATASET.NUM_SHOTS": 1})
+    cfg.freeze()
+    trainer = build_trainer(cfg)
+    assert not trainer.train_loader_x.drop_last
+    assert [len(b["label"]) for b in trainer.train_loader_x] == [3]
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(toy_root, tmp_path, capsys, monkeypatch):
+    reference = _run(toy_cfg(toy_root, str(tmp_path / "ref"), **{"TRAIN.CHECKPOINT_FREQ": 1}))
+    expected = trained_weights(reference)
+
+    out_dir = str(tmp_path / "interrupted")
+    cfg = toy_cfg(toy_root, out_dir, **{"TRAIN.CHECKPOINT_FREQ": 1})
+    cfg.freeze()
+    set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    original = type(trainer).run_epoch
+
+    def run_epoch_then_die(self):
+        if self.epoch == 2:
+            raise _Interrupt  # killed during the third epoch
+        original(self)
+
+    monkeypatch.setattr(type(trainer), "run_epoch", run_epoch_then_die)
+    with pytest.raises(_Interrupt):
+        trainer.train()
+    monkeypatch.undo()
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == [
+        "checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
+    capsys.readouterr()
+
+    # The same command again (fresh process state: same seed, same build).
+    resumed = _run(toy_cfg(toy_root, out_dir, **{"TRAIN.CHECKPOINT_FREQ": 1}))
+    out = capsys.readouterr().out
+    assert "Found checkpoint at" in out and "Previous epoch: 2" in out
+    assert "epoch [1/4]" not in out and "epoch [3/4]" in out
+    assert_same_weights(trained_weights(resumed), expected)
+
+
+def test_resume_of_finished_run_trains_no_epoch(toy_root, tmp_path, capsys):
+    out_dir = str(tmp_path / "done")
+    _run(toy_cfg(toy_root, out_dir))
+    capsys.readouterr()
+    _run(toy_cfg(toy_root, out_dir))
+    out = capsys.readouterr().out
+    assert "Previous epoch: 4" in out and "epoch [" not in out
+    assert "=> result" in out
+
+
+def test_eval_loads_requested_epoch_and_missing_file_is_named(toy_root, tmp_path):
+    out_dir = str(tmp_path / "ev")
+    _run(toy_cfg(toy_root, out_dir, **{"TRAIN.CHECKPOINT_FREQ": 2}))
+    cfg = toy_cfg(toy_root, str(tmp_path / "ev_test"))
+    cfg.freeze()
+    trainer = build_trainer(cfg)
+    trainer.load_model(out_dir, epoch=2)
+    assert trainer.test() == pytest.approx(100.0 * trainer.evaluator._correct / 18)
+    with pytest.raises(FileNotFoundError, match="model.pth.tar-3"):
+        trainer.load_model(out_dir, epoch=3)
+
+
+def test_per_class_result_lines(toy_root, tmp_path, capsys):
+    cfg = toy_cfg(toy_root, str(tmp_path / "pc"), **{"TEST.PER_CLASS_RESULT": True, "OPTIM.MAX_EPOCH": 2})
+    _run(cfg)
+    out = capsys.readouterr().out
+    assert re.search(r"=> per-class result\n\* class: 0 \(red\)\ttotal: 6\tcorrect: \d+\tacc: \d+\.\d%", out)
+    assert re.search(r"\* average: \d+\.\d%", out)
+
+
+def test_logger_never_overwrites_an_existing_log(tmp_path):
+    saved = sys.stdout
+    try:
+        setup_logger(str(tmp_path))
+        print("first run")
+        setup_logger(str(tmp_path))
+        print("second run")
+        setup_logger(str(tmp_path))
+        print("third run")
+    finally:
+        if isinstance(sys.stdout, Logger):
+            sys.stdout.close()
+        sys.stdout = saved
+    names = sorted(os.listdir(tmp_path))
+    assert names[0] == "log.txt" and len(names) == 3
+    for name in names[1:]:
+        assert re.fullmatch(r"log\.txt-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d(-\d+)?", name), name
+    with open(tmp_path / "log.txt") as f:
+        assert f.read() == "first run\n"

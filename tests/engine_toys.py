@@ -10,17 +10,7 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from enprompt.dassl import (
-    DATASET_REGISTRY,
-    TRAINER_REGISTRY,
-    DatasetBase,
-    Datum,
-    TrainerX,
-    build_lr_scheduler,
-    build_optimizer,
-    compute_accuracy,
-    get_cfg_default,
-)
+import enprompt.engine
 
 TOY_CLASSES = ["red", "green", "blue"]
 _COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
@@ -39,23 +29,9 @@ def make_toy_images(root, n_per_class=6, size=8):
     return root
 
 
-@DATASET_REGISTRY.register()
-class ToyColours(DatasetBase):
-    """Three colour classes; train = test = all images (the engine tests need no split)."""
+class MeanColourNet(nn.Module):
+    """Linear classifier on an image's mean colour."""
 
-    dataset_dir = "toy"
-
-    def __init__(self, cfg):
-        root = osp.join(osp.abspath(osp.expanduser(cfg.DATASET.ROOT)), self.dataset_dir)
-        items = []
-        for label, cname in enumerate(TOY_CLASSES):
-            for fname in sorted(os.listdir(osp.join(root, cname))):
-                items.append(Datum(impath=osp.join(root, cname, fname), label=label, classname=cname))
-        train = self.generate_fewshot_dataset(items, num_shots=cfg.DATASET.NUM_SHOTS)
-        super().__init__(train_x=train, val=items, test=items)
-
-
-class _MeanColourNet(nn.Module):
     def __init__(self, num_classes):
         super().__init__()
         self.fc = nn.Linear(3, num_classes)
@@ -64,29 +40,61 @@ class _MeanColourNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-@TRAINER_REGISTRY.register()
-class ToyTrainer(TrainerX):
-    """Linear classifier on the mean colour; steps the LR once per epoch like CoOp."""
-
-    def build_model(self):
-        self.model = _MeanColourNet(self.num_classes).to(self.device)
-        self.optim = build_optimizer(self.model, self.cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
-        self.register_model("toy_head", self.model, self.optim, self.sched)
-
-    def forward_backward(self, batch):
-        image, label, _ = self.parse_batch_train(batch)
-        output = self.model(image)
-        loss = nn.functional.cross_entropy(output, label)
-        self.model_backward_and_update(loss)
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
+_REGISTERED = {}
 
 
-def toy_cfg(root, output_dir, **overrides):
-    """A frozen-able config for ToyTrainer on ToyColours."""
-    cfg = get_cfg_default()
+def register_toys(api=enprompt.engine):
+    """Register ToyColours and ToyTrainer in ``api``'s registries (once per api).
+
+    ``api`` is :mod:`enprompt.engine` (the engine's own tests) or
+    :mod:`enprompt.dassl` (to run the same toy through the real Dassl).
+    """
+    if api.__name__ in _REGISTERED:
+        return _REGISTERED[api.__name__]
+
+    @api.DATASET_REGISTRY.register()
+    class ToyColours(api.DatasetBase):
+        """Three colour classes; train = test = all images (the engine tests need no split)."""
+
+        dataset_dir = "toy"
+
+        def __init__(self, cfg):
+            root = osp.join(osp.abspath(osp.expanduser(cfg.DATASET.ROOT)), self.dataset_dir)
+            items = []
+            for label, cname in enumerate(TOY_CLASSES):
+                for fname in sorted(os.listdir(osp.join(root, cname))):
+                    impath = osp.join(root, cname, fname)
+                    items.append(api.Datum(impath=impath, label=label, classname=cname))
+            train = self.generate_fewshot_dataset(items, num_shots=cfg.DATASET.NUM_SHOTS)
+            super().__init__(train_x=train, val=items, test=items)
+
+    @api.TRAINER_REGISTRY.register()
+    class ToyTrainer(api.TrainerX):
+        """Linear classifier on the mean colour; steps the LR once per epoch like CoOp."""
+
+        def build_model(self):
+            self.model = MeanColourNet(self.num_classes).to(self.device)
+            self.optim = api.build_optimizer(self.model, self.cfg.OPTIM)
+            self.sched = api.build_lr_scheduler(self.optim, self.cfg.OPTIM)
+            self.register_model("toy_head", self.model, self.optim, self.sched)
+
+        def forward_backward(self, batch):
+            image, label, _ = self.parse_batch_train(batch)
+            output = self.model(image)
+            loss = nn.functional.cross_entropy(output, label)
+            self.model_backward_and_update(loss)
+            if (self.batch_idx + 1) == self.num_batches:
+                self.update_lr()
+            return {"loss": loss.item(), "acc": api.compute_accuracy(output, label)[0].item()}
+
+    _REGISTERED[api.__name__] = (ToyColours, ToyTrainer)
+    return ToyColours, ToyTrainer
+
+
+def toy_cfg(root, output_dir, api=enprompt.engine, **overrides):
+    """A config for ToyTrainer on ToyColours (call ``cfg.freeze()`` before use)."""
+    register_toys(api)
+    cfg = api.get_cfg_default()
     cfg.DATASET.ROOT = root
     cfg.DATASET.NAME = "ToyColours"
     cfg.TRAINER.NAME = "ToyTrainer"

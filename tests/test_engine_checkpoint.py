@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 
-from enprompt.dassl import load_checkpoint, load_pretrained_weights, save_checkpoint
+from enprompt.engine import load_checkpoint, load_pretrained_weights, save_checkpoint
 from enprompt.engine.checkpoint import CheckpointError, latest_checkpoint
 
 

@@ -6,7 +6,7 @@ import torch
 import torchvision.transforms as T
 from PIL import Image
 
-from enprompt.dassl import (
+from enprompt.engine import (
     DatasetBase,
     Datum,
     Registry,

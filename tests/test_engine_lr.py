@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from enprompt.dassl import build_lr_scheduler, build_optimizer, get_cfg_default
+from enprompt.engine import build_lr_scheduler, build_optimizer, get_cfg_default
 
 
 def _optim_cfg(**kw):

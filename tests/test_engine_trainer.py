@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from enprompt.dassl import build_trainer, set_random_seed, setup_logger
+from enprompt.engine import build_trainer, set_random_seed, setup_logger
 from enprompt.engine.logger import Logger
 from tests.engine_toys import assert_same_weights, make_toy_images, toy_cfg, trained_weights
 

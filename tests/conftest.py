@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny random CLIP saved to disk like real weights.
+
+``tiny_clip_path`` is the file to pass as ``TRAINER.ENPROMPT.CLIP_WEIGHTS``
+(or to :func:`enprompt.clip_loader.load_clip`), so every test loads CLIP
+through the project's own loader, the path the official weights take.
+"""
+import pytest
+
+from enprompt.tiny_clip import save_random_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_path(tmp_path_factory):
+    """Path of a seeded random "tiny" CLIP ViT (fp16 state dict, ~8 MB).
+
+    Architecture: 224 px input, patch 32 (7x7 grid), vision width 64 with 12
+    layers, text width 64 with 2 layers, embedding 64, context 77, vocab 49408.
+    """
+    path = tmp_path_factory.mktemp("clip_weights") / "tiny-ViT.pt"
+    return save_random_clip(str(path), arch="tiny", seed=0)
+
+
+@pytest.fixture
+def tiny_clip(tiny_clip_path):
+    """A fresh tiny CLIP loaded through the loader (native fp16 layout, CPU, eval)."""
+    from enprompt.clip_loader import load_clip
+
+    return load_clip("ViT-B/16", tiny_clip_path)

@@ -124,9 +124,14 @@ if _dassl_importable():
         setup_logger,
     )
 
+    from enprompt.engine.trainer import SimpleTrainer as _BuiltinSimpleTrainer
+
     class TrainerX(CheckpointIO, _DasslTrainerX):
-        """Dassl's ``TrainerX`` with checkpoints that are atomic and load with
-        ``weights_only=True`` (same folder and file names as Dassl's)."""
+        """Dassl's ``TrainerX`` with checkpoints that are atomic, load with
+        ``weights_only=True`` and allow resuming from any finished epoch (same
+        folder and file names as Dassl's)."""
+
+        after_epoch = _BuiltinSimpleTrainer.after_epoch
 
 else:
     ENGINE = "builtin"

@@ -80,36 +80,55 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(toy_root, tmp_path, capsys, monkeypatch):
-    reference = _run(toy_cfg(toy_root, str(tmp_path / "ref"), **{"TRAIN.CHECKPOINT_FREQ": 1}))
-    expected = trained_weights(reference)
-
-    out_dir = str(tmp_path / "interrupted")
-    cfg = toy_cfg(toy_root, out_dir, **{"TRAIN.CHECKPOINT_FREQ": 1})
+def _train_until_killed(cfg, kill_in_epoch, monkeypatch):
+    """Train, raising inside run_epoch of 0-based epoch ``kill_in_epoch`` (a killed job)."""
     cfg.freeze()
     set_random_seed(cfg.SEED)
     trainer = build_trainer(cfg)
     original = type(trainer).run_epoch
 
     def run_epoch_then_die(self):
-        if self.epoch == 2:
-            raise _Interrupt  # killed during the third epoch
+        if self.epoch == kill_in_epoch:
+            raise _Interrupt
         original(self)
 
     monkeypatch.setattr(type(trainer), "run_epoch", run_epoch_then_die)
     with pytest.raises(_Interrupt):
         trainer.train()
     monkeypatch.undo()
-    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == [
-        "checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
+
+
+@pytest.mark.parametrize("checkpoint_freq", [0, 2])
+def test_resume_after_interruption_matches_uninterrupted_run(
+    toy_root, tmp_path, capsys, monkeypatch, checkpoint_freq
+):
+    freq = {"TRAIN.CHECKPOINT_FREQ": checkpoint_freq}
+    reference = _run(toy_cfg(toy_root, str(tmp_path / "ref"), **freq))
+    expected = trained_weights(reference)
+    kept = sorted(os.listdir(tmp_path / "ref" / "toy_head"))
+    assert kept == (["checkpoint", "model.pth.tar-4"] if checkpoint_freq == 0 else
+                    ["checkpoint", "model.pth.tar-2", "model.pth.tar-4"])  # Dassl's files
+
+    out_dir = str(tmp_path / "interrupted")
+    _train_until_killed(toy_cfg(toy_root, out_dir, **freq), kill_in_epoch=2, monkeypatch=monkeypatch)
+    # Every finished epoch is a resume point; older ones Dassl would not keep are gone.
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-2"]
     capsys.readouterr()
 
     # The same command again (fresh process state: same seed, same build).
-    resumed = _run(toy_cfg(toy_root, out_dir, **{"TRAIN.CHECKPOINT_FREQ": 1}))
+    resumed = _run(toy_cfg(toy_root, out_dir, **freq))
     out = capsys.readouterr().out
     assert "Found checkpoint at" in out and "Previous epoch: 2" in out
-    assert "epoch [1/4]" not in out and "epoch [3/4]" in out
+    assert "epoch [1/4]" not in out and "epoch [2/4]" not in out and "epoch [3/4]" in out
     assert_same_weights(trained_weights(resumed), expected)
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == kept
+
+
+def test_interrupted_resume_point_is_removed_after_the_next_epoch(toy_root, tmp_path, monkeypatch):
+    out_dir = str(tmp_path / "twice")
+    _train_until_killed(toy_cfg(toy_root, out_dir), kill_in_epoch=1, monkeypatch=monkeypatch)
+    _train_until_killed(toy_cfg(toy_root, out_dir), kill_in_epoch=3, monkeypatch=monkeypatch)
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-3"]
 
 
 def test_resume_of_finished_run_trains_no_epoch(toy_root, tmp_path, capsys):
@@ -161,3 +180,28 @@ def test_logger_never_overwrites_an_existing_log(tmp_path):
         assert re.fullmatch(r"log\.txt-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d(-\d+)?", name), name
     with open(tmp_path / "log.txt") as f:
         assert f.read() == "first run\n"
+
+
+def test_nan_loss_stops_with_epoch_batch_terms_and_keeps_last_checkpoint(toy_root, tmp_path, monkeypatch):
+    import torch
+
+    out_dir = str(tmp_path / "nan")
+    cfg = toy_cfg(toy_root, out_dir)
+    cfg.freeze()
+    set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    original = type(trainer).forward_backward
+
+    def poisoned(self, batch):
+        if self.epoch == 2 and self.batch_idx == 1:
+            self.detect_anomaly(torch.tensor(float("nan")),
+                                terms={"loss_ce": 0.7, "loss_ot": float("inf")})
+        return original(self, batch)
+
+    monkeypatch.setattr(type(trainer), "forward_backward", poisoned)
+    with pytest.raises(FloatingPointError) as info:
+        trainer.train()
+    message = str(info.value)
+    assert "epoch 3/4, batch 2/4" in message and "loss_ot = inf" in message
+    assert "model.pth.tar-2" in message and "is kept" in message
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-2"]

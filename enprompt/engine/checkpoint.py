@@ -320,7 +320,8 @@ def set_rng_state(state):
 
 
 class CheckpointIO:
-    """Trainer methods that save and resume registered models (Dassl's names).
+    """Trainer methods that save and resume registered models (Dassl's names),
+    and stop a diverging run without overwriting its last good checkpoint.
 
     Mixed into the built-in ``TrainerBase`` and, when the real Dassl is used,
     into its ``TrainerX`` (see :mod:`enprompt.dassl`), so both write the same
@@ -357,4 +358,57 @@ class CheckpointIO:
                 osp.join(directory, name), self._models[name], self._optims[name],
                 self._scheds[name],
             )
+        self._resume_point_epoch = start_epoch
         return start_epoch
+
+    def _keeps_checkpoint(self, epoch):
+        """Whether Dassl would keep ``model.pth.tar-<epoch>`` (1-based epoch)."""
+        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
+        return epoch == self.max_epoch or (freq > 0 and epoch % freq == 0)
+
+    def save_epoch_checkpoint(self):
+        """Save the epoch just finished; keep exactly the files Dassl keeps.
+
+        Dassl saves only every ``TRAIN.CHECKPOINT_FREQ`` epochs and the last
+        one, so a run killed in between restarts from scratch. Here every
+        epoch is saved as a resume point, and the previous resume point is
+        deleted once the new one is complete, unless Dassl would have kept it.
+        A finished run's folder therefore holds the same files as with Dassl,
+        and a killed run resumes from its last complete epoch.
+        """
+        done = self.epoch + 1
+        self.save_model(self.epoch, self.output_dir)
+        previous = getattr(self, "_resume_point_epoch", None)
+        if previous and previous != done and not self._keeps_checkpoint(previous):
+            for name in self.get_model_names():
+                stale = osp.join(self.output_dir, name, f"{EPOCH_PREFIX}{previous}")
+                if osp.isfile(stale):
+                    os.remove(stale)
+        self._resume_point_epoch = done
+
+    def detect_anomaly(self, loss, terms=None):
+        """Raise ``FloatingPointError`` if ``loss`` is NaN or infinite.
+
+        The message names the epoch, the batch, each loss term in ``terms``
+        ({name: tensor or float}) and the last good checkpoint, which is left
+        untouched (nothing is saved after a non-finite loss).
+        """
+        if torch.isfinite(loss).all():
+            return
+        where = ""
+        if hasattr(self, "batch_idx") and hasattr(self, "num_batches"):
+            where = (f" at epoch {self.epoch + 1}/{self.max_epoch}, "
+                     f"batch {self.batch_idx + 1}/{self.num_batches}")
+        values = ", ".join(
+            f"{name} = {float(value):.4g}" for name, value in (terms or {"loss": loss}).items()
+        )
+        last = None
+        if getattr(self, "output_dir", None):
+            for name in self.get_model_names():
+                last = latest_checkpoint(osp.join(self.output_dir, name)) or last
+        kept = (f'The last good checkpoint, "{last}", is kept; rerunning the same command '
+                "resumes from it." if last else "No checkpoint had been written yet.")
+        raise FloatingPointError(
+            f"Loss is infinite or NaN{where} ({values}). {kept} Try a lower OPTIM.LR "
+            "or a more stable precision (TRAINER.ENPROMPT.PREC fp32 or amp)."
+        )

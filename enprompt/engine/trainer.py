@@ -114,10 +114,6 @@ class TrainerBase(CheckpointIO):
             if self._scheds[name] is not None:
                 self._scheds[name].step()
 
-    def detect_anomaly(self, loss):
-        if not torch.isfinite(loss).all():
-            raise FloatingPointError("Loss is infinite or NaN!")
-
     def init_writer(self, log_dir):
         if self.__dict__.get("_writer") is None:
             from torch.utils.tensorboard import SummaryWriter
@@ -262,9 +258,12 @@ class SimpleTrainer(TrainerBase):
         self.close_writer()
 
     def after_epoch(self):
-        last_epoch = (self.epoch + 1) == self.max_epoch
-        freq = self.cfg.TRAIN.CHECKPOINT_FREQ
-        meet_checkpoint_freq = freq > 0 and (self.epoch + 1) % freq == 0
+        """Best-val evaluation (``TEST.FINAL_MODEL best_val``) and the epoch checkpoint.
+
+        See ``CheckpointIO.save_epoch_checkpoint``: the files kept are Dassl's
+        (every ``TRAIN.CHECKPOINT_FREQ`` epochs and the last epoch), and every
+        epoch is a resume point while the run is in progress.
+        """
         if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
             curr_result = self.test(split="val")
             if curr_result > self.best_result:
@@ -273,8 +272,7 @@ class SimpleTrainer(TrainerBase):
                     self.epoch, self.output_dir, val_result=curr_result,
                     model_name="model-best.pth.tar",
                 )
-        if meet_checkpoint_freq or last_epoch:
-            self.save_model(self.epoch, self.output_dir)
+        self.save_epoch_checkpoint()
 
     @torch.no_grad()
     def test(self, split=None):

@@ -1,0 +1,204 @@
+"""Train or evaluate a trainer of this project (CoOp's command line).
+
+Same flags, same config merge order and same behaviour as CoOp's ``train.py``,
+with one fix: ``--seed 0`` means seed 0 (CoOp ignores it). Works with the
+real Dassl when it is installed and with the built-in engine otherwise
+(see ``enprompt/dassl.py``).
+
+Config merge order: Dassl defaults -> ``extend_cfg`` (EnPrompt keys) ->
+``--dataset-config-file`` -> ``--config-file`` -> flags -> trailing
+``KEY VALUE`` opts -> checks -> freeze.
+
+Example::
+
+    python train.py --root $DATA --seed 1 --trainer EnPrompt \
+        --dataset-config-file configs/datasets/oxford_pets.yaml \
+        --config-file configs/trainers/EnPrompt/vit_b16_c4_ep5_batch4_base2new.yaml \
+        --output-dir output/oxford_pets DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+from enprompt.config import add_enprompt_config
+from enprompt.dassl import (
+    build_trainer,
+    collect_env_info,
+    get_cfg_default,
+    set_random_seed,
+    setup_logger,
+)
+
+# Register the dataset readers and trainers of this project.
+import datasets.caltech101  # noqa: F401,E402
+import datasets.dtd  # noqa: F401,E402
+import datasets.eurosat  # noqa: F401,E402
+import datasets.fgvc_aircraft  # noqa: F401,E402
+import datasets.food101  # noqa: F401,E402
+import datasets.imagenet  # noqa: F401,E402
+import datasets.imagenet_a  # noqa: F401,E402
+import datasets.imagenet_r  # noqa: F401,E402
+import datasets.imagenet_sketch  # noqa: F401,E402
+import datasets.imagenetv2  # noqa: F401,E402
+import datasets.oxford_flowers  # noqa: F401,E402
+import datasets.oxford_pets  # noqa: F401,E402
+import datasets.stanford_cars  # noqa: F401,E402
+import datasets.sun397  # noqa: F401,E402
+import datasets.ucf101  # noqa: F401,E402
+import trainers.enprompt  # noqa: F401,E402
+import trainers.zsclip  # noqa: F401,E402
+
+
+def print_args(args, cfg):
+    print("***************")
+    print("** Arguments **")
+    print("***************")
+    for key in sorted(vars(args)):
+        print(f"{key}: {getattr(args, key)}")
+    print("************")
+    print("** Config **")
+    print("************")
+    print(cfg)
+
+
+def reset_cfg(cfg, args):
+    """Apply the command-line flags (step 5 of the merge order)."""
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed is not None:
+        cfg.SEED = args.seed
+    if args.source_domains:
+        cfg.DATASET.SOURCE_DOMAINS = args.source_domains
+    if args.target_domains:
+        cfg.DATASET.TARGET_DOMAINS = args.target_domains
+    if args.transforms:
+        cfg.INPUT.TRANSFORMS = args.transforms
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+    if args.head:
+        cfg.MODEL.HEAD.NAME = args.head
+
+
+def extend_cfg(cfg):
+    """Add the keys of this project's trainers (and DATASET.SUBSAMPLE_CLASSES)."""
+    add_enprompt_config(cfg)
+
+
+def _merge_file(cfg, path, flag):
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{flag} "{path}" does not exist')
+    try:
+        cfg.merge_from_file(path)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise ValueError(f'Invalid config file "{path}": {e}') from e
+
+
+def setup_cfg(args):
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    if args.dataset_config_file:
+        _merge_file(cfg, args.dataset_config_file, "--dataset-config-file")
+    if args.config_file:
+        _merge_file(cfg, args.config_file, "--config-file")
+    reset_cfg(cfg, args)
+    try:
+        cfg.merge_from_list(args.opts)
+    except (KeyError, ValueError, AssertionError) as e:
+        raise ValueError(f"Invalid command-line option(s) {args.opts}: {e}") from e
+    cfg.freeze()
+    return cfg
+
+
+def check_args(args):
+    """Fail before any work on flag combinations that would silently do the wrong thing."""
+    if args.eval_only and args.model_dir and not osp.isdir(args.model_dir):
+        raise FileNotFoundError(
+            f'--model-dir "{args.model_dir}" does not exist. --eval-only needs the '
+            "output folder of a finished training run (or no --model-dir for "
+            "zero-shot evaluation)."
+        )
+    if args.load_epoch is not None and not args.model_dir:
+        raise ValueError("--load-epoch needs --model-dir (the folder of the trained model)")
+
+
+def main(args):
+    check_args(args)
+    cfg = setup_cfg(args)
+    if cfg.SEED >= 0:
+        print(f"Setting fixed seed: {cfg.SEED}")
+        set_random_seed(cfg.SEED)
+    setup_logger(cfg.OUTPUT_DIR)
+
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+
+    print_args(args, cfg)
+    print("Collecting env info ...")
+    print(f"** System info **\n{collect_env_info()}\n")
+
+    trainer = build_trainer(cfg)
+
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return
+
+    if not args.no_train:
+        trainer.train()
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=str, default="", help="path to dataset")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument(
+        "--resume", type=str, default="",
+        help="checkpoint directory (from which the training resumes)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None,
+        help="random seed; 0 and positive values fix it, a negative value leaves "
+        "the run unseeded (default: SEED from the config, -1)",
+    )
+    parser.add_argument("--source-domains", type=str, nargs="+", help="source domains for DA/DG")
+    parser.add_argument("--target-domains", type=str, nargs="+", help="target domains for DA/DG")
+    parser.add_argument("--transforms", type=str, nargs="+", help="data augmentation methods")
+    parser.add_argument("--config-file", type=str, default="", help="path to config file")
+    parser.add_argument(
+        "--dataset-config-file", type=str, default="",
+        help="path to config file for dataset setup",
+    )
+    parser.add_argument("--trainer", type=str, default="", help="name of trainer")
+    parser.add_argument("--backbone", type=str, default="", help="name of CNN backbone")
+    parser.add_argument("--head", type=str, default="", help="name of head")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument(
+        "--model-dir", type=str, default="",
+        help="load model from this directory for eval-only mode",
+    )
+    parser.add_argument(
+        "--load-epoch", type=int, help="load model weights at this epoch for evaluation"
+    )
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument(
+        "opts", default=None, nargs=argparse.REMAINDER,
+        help="modify config options using the command-line",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    try:
+        main(build_parser().parse_args())
+    except (FileNotFoundError, ValueError) as e:
+        # Configuration and input errors: one clear line instead of a traceback.
+        print(f"Error: {e}", file=sys.stderr)
+        sys.exit(2)

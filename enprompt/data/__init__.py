@@ -1,0 +1,70 @@
+"""Dataset preparation and the logic shared by the dataset readers.
+
+The readers themselves live in the repository's ``datasets/`` folder (CoOp
+layout); this package holds what they share, written once:
+
+* ``catalog``: folder names, files and download ids of the 15 datasets;
+* ``splits``: split files (``split_zhou_*.json``) and random splits;
+* ``fewshot``: few-shot sampling with a JSON cache (reads CoOp ``.pkl`` caches
+  through ``legacy_pickle``'s restricted unpickler);
+* ``subsample``: base/new classes;
+* ``checks`` and ``errors``: is a dataset folder ready, and what is missing;
+* ``base``: the reader base classes;
+* ``download``: fetching the published split files and other small files.
+
+Command line: ``python -m enprompt.data {download-splits,check} ...`` (see
+``docs/DATASETS.md``).
+
+Names are imported lazily, so that the command line does not load PyTorch.
+"""
+import importlib
+
+_EXPORTS = {
+    "DatasetNotReadyError": "errors",
+    "DriveFile": "catalog",
+    "Need": "catalog",
+    "DatasetLayout": "catalog",
+    "LAYOUTS": "catalog",
+    "layout_of_reader": "catalog",
+    "Problem": "checks",
+    "find_problems": "checks",
+    "raise_if_not_ready": "checks",
+    "make_datums": "datums",
+    "make_datum_lists": "datums",
+    "read_split": "splits",
+    "read_split_records": "splits",
+    "save_split": "splits",
+    "relative_path": "splits",
+    "datum_records": "splits",
+    "split_trainval": "splits",
+    "split_per_class": "splits",
+    "read_and_split_data": "splits",
+    "list_class_folders": "splits",
+    "FewShotWarning": "fewshot",
+    "fewshot_cache_path": "fewshot",
+    "sample_fewshot": "fewshot",
+    "reroot_path": "fewshot",
+    "LegacyPickleError": "legacy_pickle",
+    "load_legacy_datums": "legacy_pickle",
+    "subsample_classes": "subsample",
+    "read_classnames": "imagenet",
+    "class_folder_records": "imagenet",
+    "write_image_lists": "imagenet",
+    "SplitDataset": "base",
+    "TestOnlyDataset": "base",
+    "download_splits": "download",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

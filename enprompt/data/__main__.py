@@ -1,0 +1,106 @@
+"""Command line for dataset preparation.
+
+Usage::
+
+    python -m enprompt.data download-splits oxford_pets dtd --root $DATA
+    python -m enprompt.data download-splits all --root $DATA
+    python -m enprompt.data check --root $DATA              # all 15 datasets
+    python -m enprompt.data check --root $DATA imagenet dtd
+
+(also installed as ``enprompt-data``). Dataset names are the config basenames
+of ``configs/datasets/``. ``check`` exits with status 1 when a dataset is not
+ready, printing each problem with its fix; see docs/DATASETS.md.
+"""
+import argparse
+import sys
+
+from .catalog import LAYOUTS
+from .checks import find_problems
+
+__all__ = ["main"]
+
+
+def _dataset_names(names):
+    if not names or names == ["all"]:
+        return list(LAYOUTS)
+    unknown = [n for n in names if n not in LAYOUTS]
+    if unknown:
+        raise SystemExit(
+            f"error: unknown dataset(s) {', '.join(unknown)}; choose from "
+            f"{', '.join(LAYOUTS)} (or all)"
+        )
+    return names
+
+
+def _cmd_download(args):
+    # imported here: it loads the engine (and PyTorch), which `check` does not need
+    from .download import DownloadError, download_splits
+
+    try:
+        download_splits(_dataset_names(args.datasets), args.root, quiet=args.quiet)
+    except DownloadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_check(args):
+    not_ready = []
+    for name in _dataset_names(args.datasets):
+        layout = LAYOUTS[name]
+        problems = find_problems(layout, args.root, deep=not args.quick)
+        if not problems:
+            print(f"{name}: ready")
+            continue
+        not_ready.append(name)
+        print(f"{name}: NOT READY ({layout.docs})")
+        for problem in problems:
+            print(f"  - {problem.path}: {problem.problem}")
+            print(f"    fix: {problem.fix}")
+    if not_ready:
+        print(f"\n{len(not_ready)} dataset(s) not ready: {', '.join(not_ready)}")
+        return 1
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m enprompt.data",
+        description="Prepare and check the datasets of the CoOp-family benchmarks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    names_help = f"dataset names ({', '.join(LAYOUTS)}), or all"
+
+    download = sub.add_parser(
+        "download-splits",
+        help="download the published split files and other small files from Google Drive",
+        description="Download the published split_zhou_*.json files, ImageNet's "
+                    "classnames.txt, Flowers' cat_to_name.json and UCF101's middle frames. "
+                    "Files already present are skipped.",
+    )
+    download.add_argument("datasets", nargs="+", metavar="DATASET", help=names_help)
+    download.add_argument("--root", required=True, help="data root (DATASET.ROOT)")
+    download.add_argument("--quiet", action="store_true", help="no progress bars")
+    download.set_defaults(func=_cmd_download)
+
+    check = sub.add_parser(
+        "check",
+        help="check that dataset folders are prepared (exit status 1 if not)",
+        description="Report, per dataset, whether its folder is ready and what is missing.",
+    )
+    check.add_argument("datasets", nargs="*", metavar="DATASET",
+                       help=names_help + " (default: all)")
+    check.add_argument("--root", required=True, help="data root (DATASET.ROOT)")
+    check.add_argument("--quick", action="store_true",
+                       help="skip the published split file and the images it names")
+    check.set_defaults(func=_cmd_check)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

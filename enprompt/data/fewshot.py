@@ -1,0 +1,160 @@
+"""Few-shot sampling with a portable JSON cache.
+
+``sample_fewshot`` draws ``K`` training items per class (and ``min(K, 4)``
+validation items per class) with the reader's ``generate_fewshot_dataset``,
+i.e. Dassl's algorithm on Python's ``random`` after ``set_random_seed``, so a
+seed gives the same samples as the CoOp-family readers. The samples are
+cached in ``<dataset>/split_fewshot/shot_{K}-seed_{SEED}.json``: the split
+file format (``{"train": [[path, label, classname], ...], "val": [...]}``)
+with paths relative to the dataset folder, so a moved or copied data root
+keeps working. Later runs read the cache and do not touch ``random``, as in
+CoOp.
+
+A CoOp cache ``shot_{K}-seed_{SEED}.pkl`` found next to it is used instead of
+sampling (through the restricted unpickler of ``legacy_pickle``), with its
+absolute paths moved onto the current dataset folder, and is converted to
+the JSON cache.
+"""
+import os.path as osp
+import warnings
+from collections import Counter
+
+from enprompt.dassl import mkdir_if_missing, write_json
+
+from .datums import make_datum_lists
+from .legacy_pickle import load_legacy_datums
+from .splits import datum_records, read_split_records
+
+__all__ = [
+    "FEWSHOT_DIR",
+    "FewShotWarning",
+    "fewshot_cache_path",
+    "sample_fewshot",
+    "reroot_path",
+    "warn_small_classes",
+]
+
+FEWSHOT_DIR = "split_fewshot"
+VAL_SHOTS_MAX = 4  # validation shots are min(K, 4), as in CoOp
+
+
+class FewShotWarning(UserWarning):
+    """Some classes have fewer images than ``DATASET.NUM_SHOTS``."""
+
+
+def fewshot_cache_path(dataset_dir, num_shots, seed, ext="json"):
+    """``<dataset_dir>/split_fewshot/shot_{K}-seed_{SEED}.<ext>`` (CoOp's naming)."""
+    return osp.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}.{ext}")
+
+
+def reroot_path(impath, dataset_dir):
+    """Move an absolute image path from another machine onto ``dataset_dir``.
+
+    A path already inside ``dataset_dir`` is kept. Otherwise the path is cut
+    after a component equal to the dataset folder's name (e.g.
+    ``/old/data/oxford_pets/images/x.jpg`` -> ``<dataset_dir>/images/x.jpg``),
+    trying the last such component first and keeping the first candidate
+    that exists. A path without that component is returned unchanged.
+    """
+    if impath.startswith(osp.join(dataset_dir, "")):
+        return impath
+    name = osp.basename(osp.normpath(dataset_dir))
+    parts = impath.replace("\\", "/").split("/")
+    candidates = [
+        osp.join(dataset_dir, *parts[i + 1:])
+        for i in range(len(parts) - 1, -1, -1)
+        if parts[i] == name and i + 1 < len(parts)
+    ]
+    for candidate in candidates:
+        if osp.isfile(candidate):
+            return candidate
+    return candidates[0] if candidates else impath
+
+
+def warn_small_classes(items, num_shots, split_name="train"):
+    """Warn (``FewShotWarning``) naming the classes with fewer than ``num_shots`` items.
+
+    Dassl keeps all items of such a class, so the few-shot set is unbalanced.
+    """
+    counts = Counter(item.label for item in items)
+    names = {item.label: item.classname for item in items}
+    small = sorted(label for label, n in counts.items() if n < num_shots)
+    if not small:
+        return
+    listed = ", ".join(f"{names[label]} ({counts[label]})" for label in small[:10])
+    more = f", ... ({len(small) - 10} more)" if len(small) > 10 else ""
+    warnings.warn(
+        f"{len(small)} class(es) of the {split_name} split have fewer than {num_shots} "
+        f"images, so all of their images are used: {listed}{more}",
+        FewShotWarning,
+        stacklevel=3,
+    )
+
+
+def _read_json_cache(path, dataset_dir, keys, dataset, docs):
+    records = read_split_records(
+        path, dataset_dir, keys=keys, dataset=dataset, docs=docs,
+        fix_malformed="delete this cache file; the few-shot samples are then drawn again",
+    )
+    fix = (
+        "the cached few-shot samples name images that are gone: delete this cache "
+        "file to draw the samples again, or restore the images"
+    )
+    return make_datum_lists([records[key] for key in keys], path, fix, dataset=dataset, docs=docs)
+
+
+def _read_legacy_cache(path, dataset_dir, keys, dataset, docs):
+    legacy = load_legacy_datums(path, keys=keys)
+    fix = (
+        f"the CoOp cache names images that are not under {dataset_dir}: restore them, "
+        "or delete this .pkl file to draw the samples again"
+    )
+    lists = [
+        [(reroot_path(p, dataset_dir), label, c) for p, label, c in legacy[key]] for key in keys
+    ]
+    return make_datum_lists(lists, path, fix, dataset=dataset, docs=docs)
+
+
+def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, dataset=None, docs=None):
+    """Few-shot train (and val) lists, from the cache or freshly sampled.
+
+    Args:
+        reader: the dataset reader; its ``generate_fewshot_dataset`` (Dassl's,
+            or the built-in engine's) does the sampling.
+        dataset_dir (str): the dataset folder (cache paths are relative to it).
+        num_shots (int): K >= 1.
+        seed (int): ``cfg.SEED``; only names the cache file (the caller
+            seeded Python's ``random``).
+        train (list[Datum]): the full training list.
+        val (list[Datum] or None): the full validation list; ``None`` for
+            ImageNet, whose cache holds only ``train``.
+        dataset, docs: reader name and documentation link for errors.
+
+    Returns:
+        (train, val): few-shot lists (``val`` is None when it was None).
+    """
+    keys = ("train",) if val is None else ("train", "val")
+    json_path = fewshot_cache_path(dataset_dir, num_shots, seed)
+    pkl_path = fewshot_cache_path(dataset_dir, num_shots, seed, ext="pkl")
+    mkdir_if_missing(osp.dirname(json_path))
+
+    if osp.exists(json_path):
+        print(f"Loading preprocessed few-shot data from {json_path}")
+        lists = _read_json_cache(json_path, dataset_dir, keys, dataset, docs)
+    else:
+        if osp.exists(pkl_path):
+            print(f"Loading preprocessed few-shot data from {pkl_path} (CoOp cache)")
+            lists = _read_legacy_cache(pkl_path, dataset_dir, keys, dataset, docs)
+        else:
+            lists = [reader.generate_fewshot_dataset(train, num_shots=num_shots)]
+            if val is not None:
+                lists.append(
+                    reader.generate_fewshot_dataset(val, num_shots=min(num_shots, VAL_SHOTS_MAX))
+                )
+        cache = {key: datum_records(items, dataset_dir) for key, items in zip(keys, lists)}
+        print(f"Saving preprocessed few-shot data to {json_path}")
+        write_json(cache, json_path)
+
+    warn_small_classes(lists[0], num_shots, "train")
+    return lists[0], (lists[1] if val is not None else None)
+

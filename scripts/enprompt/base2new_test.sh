@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Base-to-novel, step 2: evaluate the base-trained model of DATASET/SEED on the
+# new classes (--eval-only). The model is the last epoch saved by
+# base2new_train.sh, read from <model dir>/prompt_learner/checkpoint.
+#
+# Usage: bash scripts/enprompt/base2new_test.sh DATASET SEED [KEY VALUE ...]
+# Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh); OUTPUT and
+# CFG must be those of the training run.
+# Model:  $OUTPUT/base2new/train_base/DATASET/shots_16/EnPrompt/CFG/seedSEED
+# Output: $OUTPUT/base2new/test_new/DATASET/shots_16/EnPrompt/CFG/seedSEED
+# A finished evaluation is skipped.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[[ $# -ge 2 ]] || usage_error "bash scripts/enprompt/base2new_test.sh DATASET SEED [KEY VALUE ...]"
+DATASET=$1
+SEED=$2
+shift 2
+check_int SEED "$SEED"
+setup_env
+CFG=${CFG:-vit_b16_c4_ep5_batch4_base2new}
+SHOTS=16
+check_dataset "$DATASET"
+check_cfg "$CFG"
+
+COMMON_DIR="$DATASET/shots_$SHOTS/$TRAINER/$CFG/seed$SEED"
+MODEL_DIR="$OUTPUT_ROOT/base2new/train_base/$COMMON_DIR"
+DIR="$OUTPUT_ROOT/base2new/test_new/$COMMON_DIR"
+skip_if_finished "$DIR" --test-log
+LOADEP=$(last_epoch "$MODEL_DIR")
+train_py \
+    --root "$DATA_ROOT" \
+    --seed "$SEED" \
+    --trainer "$TRAINER" \
+    --dataset-config-file "configs/datasets/$DATASET.yaml" \
+    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
+    --output-dir "$DIR" \
+    --model-dir "$MODEL_DIR" \
+    --load-epoch "$LOADEP" \
+    --eval-only \
+    DATASET.NUM_SHOTS "$SHOTS" \
+    DATASET.SUBSAMPLE_CLASSES new \
+    "$@"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Few-shot: train EnPrompt on all classes of DATASET with SHOTS images per
+# class; the training ends with the test on the full test set.
+#
+# Usage: bash scripts/enprompt/few_shot.sh DATASET SHOTS SEED [KEY VALUE ...]
+#   SHOTS  1, 2, 4, 8 or 16 in the paper's protocol
+# Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh).
+# Output: $OUTPUT/few_shot/DATASET/EnPrompt/CFG_SHOTSshots/seedSEED
+# (the few_shot/ prefix of PromptSRC's reproduce scripts: it keeps the
+# few-shot ImageNet runs apart from the cross-dataset ImageNet training).
+# A finished run is skipped; an interrupted one resumes from its last checkpoint.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[[ $# -ge 3 ]] || usage_error "bash scripts/enprompt/few_shot.sh DATASET SHOTS SEED [KEY VALUE ...]"
+DATASET=$1
+SHOTS=$2
+SEED=$3
+shift 3
+check_int SHOTS "$SHOTS"
+check_int SEED "$SEED"
+[[ "$SHOTS" -ge 1 ]] || die "SHOTS must be at least 1, got $SHOTS"
+setup_env
+CFG=${CFG:-vit_b16_c4_ep50_batch4_few_shot}
+check_dataset "$DATASET"
+check_cfg "$CFG"
+
+DIR="$OUTPUT_ROOT/few_shot/$DATASET/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
+skip_if_finished "$DIR"
+train_py \
+    --root "$DATA_ROOT" \
+    --seed "$SEED" \
+    --trainer "$TRAINER" \
+    --dataset-config-file "configs/datasets/$DATASET.yaml" \
+    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
+    --output-dir "$DIR" \
+    DATASET.NUM_SHOTS "$SHOTS" \
+    "$@"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Cross-dataset and domain generalization, step 2: evaluate the ImageNet-trained
+# model of SEED on DATASET (--eval-only, all classes, full test set).
+# Cross-dataset targets: caltech101 oxford_pets stanford_cars oxford_flowers
+# food101 fgvc_aircraft sun397 dtd eurosat ucf101; domain generalization:
+# imagenetv2 imagenet_sketch imagenet_a imagenet_r (ImageNet-A/-R are scored
+# 200-way over their own classes). The model is the last epoch saved by
+# xd_train.sh, read from <model dir>/prompt_learner/checkpoint.
+#
+# Usage: bash scripts/enprompt/xd_test.sh DATASET SEED [KEY VALUE ...]
+# Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh); OUTPUT and
+# CFG must be those of the training run.
+# Model:  $OUTPUT/imagenet/EnPrompt/CFG_16shots/seedSEED
+# Output: $OUTPUT/evaluation/EnPrompt/CFG_16shots/DATASET/seedSEED
+# A finished evaluation is skipped.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+[[ $# -ge 2 ]] || usage_error "bash scripts/enprompt/xd_test.sh DATASET SEED [KEY VALUE ...]"
+DATASET=$1
+SEED=$2
+shift 2
+check_int SEED "$SEED"
+setup_env
+CFG=${CFG:-vit_b16_c4_ep2_batch4_cross_datasets}
+SHOTS=16
+check_dataset "$DATASET"
+check_cfg "$CFG"
+
+MODEL_DIR="$OUTPUT_ROOT/imagenet/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
+DIR="$OUTPUT_ROOT/evaluation/$TRAINER/${CFG}_${SHOTS}shots/$DATASET/seed$SEED"
+skip_if_finished "$DIR" --test-log
+LOADEP=$(last_epoch "$MODEL_DIR")
+train_py \
+    --root "$DATA_ROOT" \
+    --seed "$SEED" \
+    --trainer "$TRAINER" \
+    --dataset-config-file "configs/datasets/$DATASET.yaml" \
+    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
+    --output-dir "$DIR" \
+    --model-dir "$MODEL_DIR" \
+    --load-epoch "$LOADEP" \
+    --eval-only \
+    "$@"

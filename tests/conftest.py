@@ -26,3 +26,19 @@ def tiny_clip(tiny_clip_path):
     from enprompt.clip_loader import load_clip
 
     return load_clip("ViT-B/16", tiny_clip_path)
+
+
+@pytest.fixture
+def torch_single_thread():
+    """Run a test with one intra-op thread.
+
+    The tiny models' matrices are far too small to gain from several threads,
+    and on a busy two-core machine idle-spinning worker threads make such
+    tests several times slower.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -11,6 +11,8 @@ from enprompt import clip_loader
 from enprompt.clip_loader import CLIPLoadError, load_clip
 from enprompt.tiny_clip import ARCHITECTURES, build_random_clip, save_random_clip
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 
 def _sha256(path):
     with open(path, "rb") as f:

@@ -1,0 +1,46 @@
+"""EnPrompt's model modules, one concept per file (DESIGN section 3).
+
+=====================  ====================================================
+``text_features``      frozen class text features ``T`` (3.1), cached per class list
+``enla``               External Layer ``EnLa`` (3.2)
+``strengthening``      strengthening feature ``s`` and projections ``G_j`` (3.3)
+``prompted_vision``    deep visual prompting of CLIP's ViT (3.4)
+``prompt_learner``     the learnable part: EnLa, ``P_j``, ``G_j``
+``ot_loss``            Sinkhorn and the OT alignment loss (3.6)
+``enprompt_clip``      the model joining them (3.5, 3.7)
+``zeroshot``           zero-shot CLIP classifier (baselines)
+``precision``          fp16 / fp32 / amp / bf16 handling (3.9)
+``build``              ``build_enprompt_model(cfg, clip_model, classnames)``
+=====================  ====================================================
+"""
+from .build import build_enprompt_model
+from .enla import ExternalLayer
+from .enprompt_clip import EnPromptCLIP
+from .ot_loss import OTAlignmentLoss, cosine_cost, sinkhorn, sinkhorn_cost
+from .precision import PRECISIONS, autocast_for, cast_clip_weights, resolve_precision
+from .prompt_learner import EnPromptLearner
+from .prompted_vision import PromptedVisionEncoder
+from .strengthening import StrengtheningProjection, strengthening_feature
+from .text_features import ClassTextFeatures, encode_class_text_features
+from .zeroshot import ZeroshotCLIPClassifier
+
+__all__ = [
+    "build_enprompt_model",
+    "ExternalLayer",
+    "EnPromptCLIP",
+    "EnPromptLearner",
+    "OTAlignmentLoss",
+    "cosine_cost",
+    "sinkhorn",
+    "sinkhorn_cost",
+    "PRECISIONS",
+    "autocast_for",
+    "cast_clip_weights",
+    "resolve_precision",
+    "PromptedVisionEncoder",
+    "StrengtheningProjection",
+    "strengthening_feature",
+    "ClassTextFeatures",
+    "encode_class_text_features",
+    "ZeroshotCLIPClassifier",
+]

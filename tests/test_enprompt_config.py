@@ -1,0 +1,107 @@
+"""TRAINER.ENPROMPT keys: defaults, idempotence, and the checks' messages."""
+import pytest
+from yacs.config import CfgNode as CN
+
+from enprompt.config import add_enprompt_config, check_enprompt_cfg
+from enprompt.dassl import get_cfg_default
+from enprompt.model import cast_clip_weights
+
+DEFAULTS = {
+    "N_CTX_VISION": 4,
+    "PROMPT_DEPTH_VISION": 9,
+    "PREC": "fp16",
+    "TEMPLATES": "custom",
+    "CLIP_WEIGHTS": "",
+    "ENLA.ENABLE": True,
+    "ENLA.REDUCTION": 4,
+    "SF.ENABLE": True,
+    "SF.RANK": 64,
+    "OT.ENABLE": True,
+    "OT.WEIGHT": 1.0,
+    "OT.EPS": 0.1,
+    "OT.ITERS": 100,
+    "OT.SOLVER": "sinkhorn",
+}
+
+
+def _get(node, dotted):
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def make_cfg(*opts):
+    cfg = get_cfg_default()
+    add_enprompt_config(cfg)
+    cfg.merge_from_list([str(o) for o in opts])
+    return cfg
+
+
+def test_defaults():
+    cfg = make_cfg()
+    for key, value in DEFAULTS.items():
+        assert _get(cfg.TRAINER.ENPROMPT, key) == value, key
+    assert cfg.DATASET.SUBSAMPLE_CLASSES == "all"
+    check_enprompt_cfg(cfg)
+
+
+def test_adding_twice_keeps_values_and_works_on_a_bare_node():
+    cfg = make_cfg("TRAINER.ENPROMPT.N_CTX_VISION", 2, "DATASET.SUBSAMPLE_CLASSES", "base")
+    add_enprompt_config(cfg)
+    assert cfg.TRAINER.ENPROMPT.N_CTX_VISION == 2
+    assert cfg.DATASET.SUBSAMPLE_CLASSES == "base"
+    bare = add_enprompt_config(CN())
+    assert bare.TRAINER.ENPROMPT.OT.SOLVER == "sinkhorn"
+
+
+def test_every_key_has_a_comment():
+    import inspect
+
+    import enprompt.config as config
+
+    source = inspect.getsource(config.add_enprompt_config).splitlines()
+    for i, line in enumerate(source):
+        if "_default(" in line and "def " not in line:
+            assert source[i - 1].strip().startswith("#"), f"no comment above: {line.strip()}"
+
+
+@pytest.mark.parametrize(
+    "key,value,message",
+    [
+        ("PREC", "fp8", r"PREC = 'fp8'.*\['fp16', 'fp32', 'amp', 'bf16'\]"),
+        ("TEMPLATES", "all", r"TEMPLATES = 'all'.*\['custom', 'ensemble'\]"),
+        ("OT.SOLVER", "emd", r"OT.SOLVER = 'emd'.*\['sinkhorn', 'pot'\]"),
+        ("N_CTX_VISION", -1, r"N_CTX_VISION = -1.*integer >= 0"),
+        ("ENLA.REDUCTION", 0, r"ENLA.REDUCTION = 0.*integer >= 1"),
+        ("SF.RANK", -2, r"SF.RANK = -2.*integer >= 0"),
+        ("OT.WEIGHT", -0.5, r"OT.WEIGHT = -0.5.*>= 0"),
+        ("OT.EPS", 0.01, r"OT.EPS = 0.01.*>= 0.025"),
+        ("OT.ITERS", 0, r"OT.ITERS = 0.*integer >= 1"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(key, value, message):
+    cfg = make_cfg(f"TRAINER.ENPROMPT.{key}", value)
+    with pytest.raises(ValueError, match=message):
+        check_enprompt_cfg(cfg)
+
+
+def test_inconsistent_prompt_settings():
+    with pytest.raises(ValueError, match="PROMPT_DEPTH_VISION = 9.*N_CTX_VISION > 0"):
+        check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.N_CTX_VISION", 0))
+    with pytest.raises(ValueError, match="N_CTX_VISION = 4.*no effect"):
+        check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0, "TRAINER.ENPROMPT.SF.ENABLE", False))
+    with pytest.raises(ValueError, match="SF.ENABLE.*SF.ENABLE False"):
+        check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0, "TRAINER.ENPROMPT.N_CTX_VISION", 0))
+    check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0, "TRAINER.ENPROMPT.N_CTX_VISION", 0,
+                                "TRAINER.ENPROMPT.SF.ENABLE", False))
+
+
+def test_checks_against_the_loaded_backbone(tiny_clip):
+    clip_model = cast_clip_weights(tiny_clip, "fp32")  # 12 layers, 224 px, D = 64
+    check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 12), clip_model)
+    with pytest.raises(ValueError, match="PROMPT_DEPTH_VISION = 13.*12 layers"):
+        check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 13), clip_model)
+    with pytest.raises(ValueError, match=r"INPUT.SIZE = \(336, 336\).*\(224, 224\)"):
+        check_enprompt_cfg(make_cfg("INPUT.SIZE", "(336, 336)"), clip_model)
+    with pytest.raises(ValueError, match="ENLA.REDUCTION = 128.*D = 64"):
+        check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.ENLA.REDUCTION", 128), clip_model)

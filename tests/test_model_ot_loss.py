@@ -1,0 +1,101 @@
+"""Sinkhorn and the OT alignment loss (DESIGN 3.6) against POT."""
+import math
+
+import ot
+import pytest
+import torch
+import torch.nn.functional as F
+
+from enprompt.model import OTAlignmentLoss, cosine_cost, sinkhorn, sinkhorn_cost
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+def _uniform(n, dtype=torch.float32):
+    return torch.full((n,), 1.0 / n, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "shape,eps,iters", [((4, 4), 0.1, 100), ((5, 3), 0.1, 7), ((6, 6), 0.05, 1), ((8, 8), 0.5, 30)]
+)
+def test_sinkhorn_cost_equals_pot(shape, eps, iters):
+    g = torch.Generator().manual_seed(sum(shape) + iters)
+    x = torch.randn(shape[0], 16, generator=g)
+    y = torch.randn(shape[1], 16, generator=g)
+    cost = cosine_cost(x, y)
+    a, b = _uniform(shape[0]), _uniform(shape[1])
+    ours = sinkhorn_cost(cost, a, b, eps, iters)
+    theirs = ot.sinkhorn2(a, b, cost, eps, numItermax=iters, stopThr=0)
+    assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    plan = sinkhorn(cost, a, b, eps, iters)
+    pot_plan = ot.sinkhorn(a, b, cost, eps, numItermax=iters, stopThr=0, warn=False)
+    assert torch.allclose(plan, pot_plan, rtol=1e-5, atol=1e-8)
+
+
+def test_sinkhorn_by_hand_2x2():
+    """M = [[0, 1], [1, 0]], a = b = [1/2, 1/2]: by symmetry Pi = K / (2 (1 + e))
+    with e = exp(-1/eps), so <Pi, M> = e / (1 + e)."""
+    eps = 0.5
+    cost = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    a = b = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    plan = sinkhorn(cost, a, b, eps, 50)
+    e = math.exp(-1.0 / eps)
+    expected = torch.tensor([[1.0, e], [e, 1.0]], dtype=torch.float64) / (2.0 * (1.0 + e))
+    assert torch.allclose(plan, expected, atol=1e-12)
+    assert torch.allclose(sinkhorn_cost(cost, a, b, eps, 50), torch.tensor(e / (1 + e), dtype=torch.float64))
+
+
+def test_sinkhorn_marginals_with_unequal_weights():
+    cost = torch.tensor([[0.2, 1.0], [0.9, 0.1]])
+    a = torch.tensor([0.7, 0.3])
+    b = torch.tensor([0.4, 0.6])
+    plan = sinkhorn(cost, a, b, 0.1, 200)
+    assert torch.allclose(plan.sum(dim=1), a, atol=1e-6)
+    assert torch.allclose(plan.sum(dim=0), b, atol=1e-6)
+
+
+def _features(seed):
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(6, 32, generator=g, requires_grad=True)
+    t = torch.randn(6, 32, generator=g, requires_grad=True)
+    return v, t
+
+
+@pytest.mark.parametrize("solver", ["sinkhorn", "pot"])
+def test_loss_equals_pot_and_gradients_reach_both_sets(solver):
+    v, t = _features(0)
+    loss = OTAlignmentLoss(eps=0.1, n_iters=100, solver=solver)(v, t)
+    # reference: POT on the cosine cost, uniform weights
+    v_ref = v.detach().clone().requires_grad_(True)
+    t_ref = t.detach().clone().requires_grad_(True)
+    cost = 1.0 - F.normalize(v_ref, dim=-1) @ F.normalize(t_ref, dim=-1).t()
+    reference = ot.sinkhorn2(_uniform(6), _uniform(6), cost, 0.1, numItermax=100, stopThr=0)
+    assert loss.dtype == torch.float32
+    assert torch.allclose(loss, reference, rtol=1e-5, atol=1e-7)
+
+    loss.backward()
+    reference.backward()
+    assert v.grad.abs().sum() > 0 and t.grad.abs().sum() > 0
+    assert torch.allclose(v.grad, v_ref.grad, rtol=1e-4, atol=1e-7)
+    assert torch.allclose(t.grad, t_ref.grad, rtol=1e-4, atol=1e-7)
+
+
+def test_loss_is_float32_for_low_precision_inputs():
+    v, t = _features(1)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        loss = OTAlignmentLoss()(v.bfloat16(), t.bfloat16())
+    assert loss.dtype == torch.float32
+    assert torch.isfinite(loss)
+
+
+def test_aligned_pairs_cost_less():
+    v, _ = _features(2)
+    loss = OTAlignmentLoss(eps=0.1)
+    assert loss(v, v) < loss(v, torch.randn_like(v))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="allowed"):
+        OTAlignmentLoss(solver="emd")
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        OTAlignmentLoss(eps=0)

@@ -17,13 +17,16 @@ Example::
         --output-dir output/oxford_pets DATASET.NUM_SHOTS 16 DATASET.SUBSAMPLE_CLASSES base
 """
 import argparse
+import os
 import os.path as osp
 import sys
 
 import torch
 
-from enprompt.config import add_enprompt_config
+from enprompt.clip_loader import CLIPLoadError
+from enprompt.config import add_enprompt_config, check_enprompt_cfg
 from enprompt.dassl import (
+    CheckpointError,
     build_trainer,
     collect_env_info,
     get_cfg_default,
@@ -113,6 +116,8 @@ def setup_cfg(args):
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as e:
         raise ValueError(f"Invalid command-line option(s) {args.opts}: {e}") from e
+    # Values out of range fail here, before any data is read or any file written.
+    check_enprompt_cfg(cfg)
     cfg.freeze()
     return cfg
 
@@ -195,10 +200,26 @@ def build_parser():
     return parser
 
 
+# Errors whose message says what is wrong and how to fix it: reported as one
+# line (also in the run's log) instead of a traceback. ENPROMPT_DEBUG=1 shows
+# the traceback as well.
+USER_ERRORS = (OSError, ValueError, FloatingPointError, CheckpointError, CLIPLoadError)
+
+
+def report_error(error):
+    message = f"Error: {error}"
+    print(message, file=sys.stderr)
+    log_file = getattr(sys.stdout, "file", None)  # the run's log, once setup_logger ran
+    if log_file is not None and not log_file.closed:
+        log_file.write(message + "\n")
+        log_file.flush()
+
+
 if __name__ == "__main__":
     try:
         main(build_parser().parse_args())
-    except (FileNotFoundError, ValueError) as e:
-        # Configuration and input errors: one clear line instead of a traceback.
-        print(f"Error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        if os.environ.get("ENPROMPT_DEBUG"):
+            raise
+        report_error(e)
         sys.exit(2)

@@ -6,6 +6,12 @@ Dassl switch (:mod:`enprompt.dassl`) and the built-in engine
 (:mod:`enprompt.engine`). The program (``train.py``, ``trainers/``,
 ``datasets/``, ``configs/``, ``scripts/``) lives at the repository root.
 """
+import warnings
+
 from .version import __version__
+
+# The clip package imports pkg_resources (kept by the setuptools<81 pin), which
+# warns on every run; the warning is about clip's code, not the user's.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 __all__ = ["__version__"]

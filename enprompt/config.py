@@ -94,28 +94,64 @@ def add_enprompt_config(cfg):
     dataset = _node(cfg, "DATASET")
     # Class subset for base-to-novel: all, base (first ceil(C/2)) or new
     _default(dataset, "SUBSAMPLE_CLASSES", "all")
+
+    loader = _node(cfg, "DATALOADER")
+    # Drop images that cannot be decoded (with a warning and a count) instead of
+    # stopping with an error naming the file; every image is decoded once at start
+    _default(loader, "SKIP_BAD_IMAGES", False)
     return cfg
 
 
-def _fail(key, value, expected):
-    raise ValueError(f"TRAINER.ENPROMPT.{key} = {value!r} is invalid: {expected}")
+def _fail(key, value, expected, prefix="TRAINER.ENPROMPT."):
+    raise ValueError(f"{prefix}{key} = {value!r} is invalid: {expected}")
 
 
-def _check_choice(key, value, allowed):
+def _check_choice(key, value, allowed, prefix="TRAINER.ENPROMPT."):
     if value not in allowed:
-        _fail(key, value, f"allowed values are {list(allowed)}")
+        _fail(key, value, f"allowed values are {list(allowed)}", prefix)
 
 
-def _check_int(key, value, minimum):
+def _check_int(key, value, minimum, prefix="TRAINER.ENPROMPT."):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(key, value, f"expected an integer >= {minimum}")
+        _fail(key, value, f"expected an integer >= {minimum}", prefix)
 
 
-def _check_number(key, value, minimum, strict=False):
+def _check_number(key, value, minimum, strict=False, prefix="TRAINER.ENPROMPT."):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     ok = ok and (value > minimum if strict else value >= minimum)
     if not ok:
-        _fail(key, value, f"expected a number {'>' if strict else '>='} {minimum}")
+        _fail(key, value, f"expected a number {'>' if strict else '>='} {minimum}", prefix)
+
+
+SUBSAMPLE_CHOICES = ("all", "base", "new")
+FINAL_MODEL_CHOICES = ("last_step", "best_val")
+TEST_SPLIT_CHOICES = ("test", "val")
+
+
+def check_common_cfg(cfg):
+    """Validate the Dassl keys that every run of this project depends on.
+
+    yacs already rejects unknown keys and values of the wrong type; this
+    catches values out of range before any data is read.
+
+    Raises:
+        ValueError: naming the key, its value and the allowed set or limit.
+    """
+    _check_int("OPTIM.MAX_EPOCH", cfg.OPTIM.MAX_EPOCH, 1, prefix="")
+    _check_number("OPTIM.LR", cfg.OPTIM.LR, 0, strict=True, prefix="")
+    _check_number("OPTIM.WEIGHT_DECAY", cfg.OPTIM.WEIGHT_DECAY, 0, prefix="")
+    _check_int("DATALOADER.TRAIN_X.BATCH_SIZE", cfg.DATALOADER.TRAIN_X.BATCH_SIZE, 1, prefix="")
+    _check_int("DATALOADER.TEST.BATCH_SIZE", cfg.DATALOADER.TEST.BATCH_SIZE, 1, prefix="")
+    _check_int("DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, 0, prefix="")
+    _check_int("TRAIN.PRINT_FREQ", cfg.TRAIN.PRINT_FREQ, 1, prefix="")
+    _check_int("DATASET.NUM_SHOTS", cfg.DATASET.NUM_SHOTS, -1, prefix="")
+    _check_choice("DATASET.SUBSAMPLE_CLASSES", cfg.DATASET.SUBSAMPLE_CLASSES,
+                  SUBSAMPLE_CHOICES, prefix="")
+    _check_choice("TEST.FINAL_MODEL", cfg.TEST.FINAL_MODEL, FINAL_MODEL_CHOICES, prefix="")
+    _check_choice("TEST.SPLIT", cfg.TEST.SPLIT, TEST_SPLIT_CHOICES, prefix="")
+    size = tuple(cfg.INPUT.SIZE)
+    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+        _fail("INPUT.SIZE", size, "expected two positive integers (height, width)", prefix="")
 
 
 def check_enprompt_cfg(cfg, clip_model=None):
@@ -130,6 +166,7 @@ def check_enprompt_cfg(cfg, clip_model=None):
     Raises:
         ValueError: naming the key, its value and the allowed set or limit.
     """
+    check_common_cfg(cfg)
     ep = cfg.TRAINER.ENPROMPT
     _check_choice("PREC", ep.PREC, PRECISIONS)
     _check_choice("TEMPLATES", ep.TEMPLATES, TEMPLATE_MODES)

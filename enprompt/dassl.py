@@ -56,6 +56,7 @@ __all__ = [
     "set_random_seed",
     "setup_logger",
     "collect_env_info",
+    "CheckpointError",
     "load_checkpoint",
     "save_checkpoint",
     "resume_from_checkpoint",
@@ -86,6 +87,7 @@ def _dassl_importable():
 
 # Always from the built-in engine (see the module docstring).
 from enprompt.engine.checkpoint import (  # noqa: E402
+    CheckpointError,
     CheckpointIO,
     load_checkpoint,
     load_pretrained_weights,

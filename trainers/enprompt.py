@@ -107,8 +107,9 @@ class EnPrompt(TrainerX):
         with autocast_for(self.precision, self.device):
             output = self.model(image, label)  # logits, loss_ce, loss_ot, loss
         loss = output["loss"]
+        # Stop on a NaN/inf loss before any update, naming each term.
+        self.detect_anomaly(loss, terms={k: output[k] for k in ("loss", "loss_ce", "loss_ot")})
         if self.scaler is not None:
-            self.detect_anomaly(loss)
             self.optim.zero_grad()
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optim)

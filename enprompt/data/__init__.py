@@ -10,6 +10,7 @@ layout); this package holds what they share, written once:
 * ``subsample``: base/new classes;
 * ``checks`` and ``errors``: is a dataset folder ready, and what is missing;
 * ``base``: the reader base classes;
+* ``image_check``: dropping undecodable images (``DATALOADER.SKIP_BAD_IMAGES``);
 * ``download``: fetching the published split files and other small files.
 
 Command line: ``python -m enprompt.data {download-splits,check} ...`` (see
@@ -50,6 +51,8 @@ _EXPORTS = {
     "read_classnames": "imagenet",
     "class_folder_records": "imagenet",
     "write_image_lists": "imagenet",
+    "BadImageWarning": "image_check",
+    "drop_unreadable_images": "image_check",
     "SplitDataset": "base",
     "TestOnlyDataset": "base",
     "download_splits": "download",

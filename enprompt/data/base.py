@@ -24,6 +24,7 @@ from .checks import raise_if_not_ready
 from .datums import make_datums
 from .errors import DatasetNotReadyError
 from .fewshot import FEWSHOT_DIR, sample_fewshot
+from .image_check import drop_unreadable_images
 from .imagenet import class_folder_records, read_classnames
 from .splits import list_class_folders, read_and_split_data, read_split, save_split
 from .subsample import subsample_classes
@@ -73,6 +74,12 @@ class ReaderMixin:
         with open(self.path(*parts), "r") as f:
             return [line.strip() for line in f if line.strip()]
 
+    def drop_bad_images(self, cfg, lists, names):
+        """``lists`` without undecodable images when ``DATALOADER.SKIP_BAD_IMAGES``."""
+        if not cfg.DATALOADER.get("SKIP_BAD_IMAGES", False):
+            return lists
+        return drop_unreadable_images(lists, names)
+
     def datums(self, records, source):
         """``Datum`` objects for ``(impath, label, classname)`` records read from
         ``source``, after checking that every image exists."""
@@ -121,6 +128,7 @@ class SplitDataset(ReaderMixin, DatasetBase):
             val = test
         else:
             train, val, test = subsample_classes(train, val, test, subsample=subsample)
+        train, val, test = self.drop_bad_images(cfg, [train, val, test], ["train", "val", "test"])
 
         super().__init__(train_x=train, val=val, test=test)
 
@@ -176,6 +184,7 @@ class TestOnlyDataset(ReaderMixin, DatasetBase):
             self.classnames_file, dataset=self.layout.reader, docs=self.layout.docs
         )
         data = self.datums(self.read_records(classnames), self.image_dir)
+        (data,) = self.drop_bad_images(cfg, [data], ["test"])
         super().__init__(train_x=data, test=data)
 
     def class_folders(self, classnames):

@@ -1,0 +1,262 @@
+"""Reliability: interrupted runs, determinism, untrusted files, bad inputs, nothing lost.
+
+Each test here is listed in docs/RELIABILITY.md with the case it covers.
+The runs go through ``train.py`` in a subprocess, as a user's job does.
+"""
+import glob
+import importlib.util
+import os
+import os.path as osp
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.fake_data import make_dtd
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASE2NEW_CFG = "configs/trainers/EnPrompt/vit_b16_c4_ep5_batch4_base2new.yaml"
+EPOCHS = 12
+
+ENGINES = [
+    pytest.param("builtin", id="builtin-engine"),
+    pytest.param("dassl", id="real-dassl", marks=pytest.mark.skipif(
+        importlib.util.find_spec("dassl") is None,
+        reason="Dassl.pytorch is not installed, so only the built-in engine can be run",
+    )),
+]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("reliability_data"))
+    make_dtd(root, n_classes=4, n_per_class=12, class_dependent=True, image_size=32)
+    return root
+
+
+def _env(engine="builtin"):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    if engine == "builtin":
+        env["ENPROMPT_ENGINE"] = "builtin"
+    return env
+
+
+def _train_cmd(root, out, clip, seed=1, *opts):
+    return [
+        sys.executable, "train.py", "--root", root, "--seed", str(seed), "--trainer", "EnPrompt",
+        "--dataset-config-file", "configs/datasets/dtd.yaml", "--config-file", BASE2NEW_CFG,
+        "--output-dir", out,
+        "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base",
+        "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip, "TRAINER.ENPROMPT.PREC", "fp32",
+        "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", "1",
+        "DATALOADER.TEST.BATCH_SIZE", "16", *opts,
+    ]
+
+
+def _run(cmd, engine="builtin", check=True):
+    result = subprocess.run(cmd, cwd=REPO, env=_env(engine), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def _result_block(text):
+    match = re.search(r"=> result\n\* total: [\d,]+\n\* correct: [\d,]+\n\* accuracy: [\d.]+%", text)
+    assert match, text[-2000:]
+    return match.group(0)
+
+
+def _final_weights(out):
+    ckpt = torch.load(osp.join(out, "prompt_learner", f"model.pth.tar-{EPOCHS}"), weights_only=True)
+    return ckpt["state_dict"]
+
+
+def _kill_after_first_checkpoint(cmd, out, engine):
+    """Start a training run and SIGKILL it once its first resume point exists."""
+    pointer = osp.join(out, "prompt_learner", "checkpoint")
+    process = subprocess.Popen(cmd, cwd=REPO, env=_env(engine), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not osp.exists(pointer) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    with open(pointer) as f:
+        return int(f.read().strip().rsplit("-", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tiny_clip_path, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("uninterrupted"))
+    log = _run(_train_cmd(data_root, out, tiny_clip_path)).stdout
+    return out, log
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_killed_run_resumes_to_the_same_result(engine, data_root, tiny_clip_path, uninterrupted, tmp_path):
+    ref_out, ref_log = uninterrupted
+    out = str(tmp_path / "killed")
+    cmd = _train_cmd(data_root, out, tiny_clip_path)
+    killed_at = _kill_after_first_checkpoint(cmd, out, engine)
+    assert 1 <= killed_at < EPOCHS, "the run finished before it could be killed"
+
+    rerun = _run(cmd, engine).stdout
+    assert f"Previous epoch: {killed_at}" in rerun
+    assert "epoch [1/" not in rerun
+    # Same final accuracy and the very same learned weights as the uninterrupted run.
+    assert _result_block(rerun) == _result_block(ref_log)
+    expected, got = _final_weights(ref_out), _final_weights(out)
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    # The folder ends as Dassl leaves it: the last epoch only.
+    assert sorted(os.listdir(osp.join(out, "prompt_learner"))) == ["checkpoint", f"model.pth.tar-{EPOCHS}"]
+
+
+def test_same_seed_same_results_different_seed_other_samples(data_root, tiny_clip_path, uninterrupted, tmp_path):
+    _, ref_log = uninterrupted
+    again = _run(_train_cmd(data_root, str(tmp_path / "again"), tiny_clip_path)).stdout
+    assert _result_block(again) == _result_block(ref_log)
+
+    fewshot = osp.join(data_root, "dtd", "split_fewshot")
+    _run(_train_cmd(data_root, str(tmp_path / "seed0"), tiny_clip_path, 0, "OPTIM.MAX_EPOCH", "1"))
+    _run(_train_cmd(data_root, str(tmp_path / "seed2"), tiny_clip_path, 2, "OPTIM.MAX_EPOCH", "1"))
+    with open(osp.join(fewshot, "shot_4-seed_1.json")) as f1, \
+            open(osp.join(fewshot, "shot_4-seed_2.json")) as f2:
+        assert f1.read() != f2.read()
+    assert osp.isfile(osp.join(fewshot, "shot_4-seed_0.json"))  # --seed 0 is a real seed
+    with open(glob.glob(str(tmp_path / "seed0" / "log.txt"))[0]) as f:
+        assert re.search(r"^SEED: 0$", f.read(), re.M)  # the config dump in the log
+
+
+def test_checkpoint_carrying_code_is_refused_at_eval(data_root, tiny_clip_path, tmp_path):
+    model_dir = tmp_path / "evil"
+    (model_dir / "prompt_learner").mkdir(parents=True)
+    payload = "import os\nclass P:\n    def __reduce__(self):\n        return (os.system, ('touch HACKED',))\n"
+    code = (f"{payload}import torch\ntorch.save({{'state_dict': {{}}, 'epoch': 1, 'x': P()}}, "
+            f"{str(model_dir / 'prompt_learner' / 'model.pth.tar-1')!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), check=True)
+    result = _run([
+        sys.executable, "train.py", "--root", data_root, "--trainer", "EnPrompt",
+        "--dataset-config-file", "configs/datasets/dtd.yaml", "--config-file", BASE2NEW_CFG,
+        "--output-dir", str(tmp_path / "eval"), "--eval-only", "--model-dir", str(model_dir),
+        "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new",
+        "TRAINER.ENPROMPT.CLIP_WEIGHTS", tiny_clip_path, "DATALOADER.NUM_WORKERS", "0",
+    ], check=False)
+    assert result.returncode == 2
+    assert "Refusing to load" in result.stderr and "system" in result.stderr
+    assert not list(tmp_path.rglob("HACKED")) and not osp.exists(osp.join(REPO, "HACKED"))
+
+
+@pytest.mark.parametrize("opts, key", [
+    (["OPTIM.MAX_EPOCH", "0"], "OPTIM.MAX_EPOCH"),
+    (["DATALOADER.TRAIN_X.BATCH_SIZE", "0"], "DATALOADER.TRAIN_X.BATCH_SIZE"),
+    (["TRAINER.ENPROMPT.PREC", "fp8"], "TRAINER.ENPROMPT.PREC"),
+    (["DATASET.SUBSAMPLE_CLASSES", "novel"], "DATASET.SUBSAMPLE_CLASSES"),
+    (["TRAINER.ENPROMPT.OT.EPS", "0.0"], "TRAINER.ENPROMPT.OT.EPS"),
+    (["TRAINER.ENPROMPT.N_CTX", "4"], "TRAINER.ENPROMPT.N_CTX"),
+    (["OPTIM.LR", "fast"], "OPTIM.LR"),
+])
+def test_bad_config_fails_before_any_work(opts, key, data_root, tiny_clip_path, tmp_path):
+    out = tmp_path / "out"
+    result = _run(_train_cmd(data_root, str(out), tiny_clip_path, 1, *opts), check=False)
+    assert result.returncode == 2, result.stderr
+    assert key in result.stderr
+    assert not out.exists()  # no log, no checkpoint: nothing was started
+
+
+def _corrupt_one_training_image(root):
+    from tests.fake_data import read_dataset
+
+    path = read_dataset(root, "DescribableTextures", seed=1).train_x[0].impath  # writes the split
+    with open(path, "wb") as f:
+        f.write(b"\xff\xd8 this is not a jpeg")
+    return path
+
+
+def test_unreadable_image_is_named_or_skipped_with_a_count(tiny_clip_path, tmp_path):
+    root = str(tmp_path / "data")
+    make_dtd(root, n_classes=2, n_per_class=8, class_dependent=True, image_size=16)
+    bad = _corrupt_one_training_image(root)
+    opts = ["DATASET.NUM_SHOTS", "-1", "DATASET.SUBSAMPLE_CLASSES", "all", "OPTIM.MAX_EPOCH", "2",
+            "DATALOADER.NUM_WORKERS", "0"]
+    failed = _run(_train_cmd(root, str(tmp_path / "a"), tiny_clip_path, 1, *opts), check=False)
+    assert failed.returncode == 2
+    assert f'Cannot read image "{bad}"' in failed.stderr and "SKIP_BAD_IMAGES" in failed.stderr
+
+    skipped = _run(_train_cmd(root, str(tmp_path / "b"), tiny_clip_path, 1, *opts,
+                              "DATALOADER.SKIP_BAD_IMAGES", "True"))
+    assert re.search(r"Skipped 1 unreadable image\(s\) \((train|val|test): 1\)", skipped.stderr)
+    assert bad in skipped.stderr
+    assert "=> result" in skipped.stdout
+
+
+def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tiny_clip_path, tmp_path, monkeypatch):
+    """A loss term turning NaN in epoch 3 stops the run; epoch 2's checkpoint stays."""
+    import train
+    from enprompt.engine.logger import Logger
+    from enprompt.model import EnPromptCLIP
+
+    original = EnPromptCLIP.forward
+    calls = {"n": 0}
+
+    def forward(self, images, labels=None):
+        output = original(self, images, labels)
+        if labels is not None:
+            calls["n"] += 1
+            if calls["n"] > 2 * 3:  # 3 batches per epoch: the first batch of epoch 3
+                output["loss_ot"] = output["loss_ot"] * float("nan")
+                output["loss"] = output["loss_ce"] + output["loss_ot"]
+        return output
+
+    monkeypatch.setattr(EnPromptCLIP, "forward", forward)
+    monkeypatch.setattr(train, "collect_env_info", lambda: "")
+    out = str(tmp_path / "nan")
+    args = train.build_parser().parse_args(_train_cmd(data_root, out, tiny_clip_path)[2:] +
+                                           ["DATALOADER.NUM_WORKERS", "0"])
+    stdout = sys.stdout
+    try:
+        with pytest.raises(FloatingPointError) as info:
+            train.main(args)
+    finally:
+        if isinstance(sys.stdout, Logger):
+            sys.stdout.close()
+        sys.stdout = stdout
+    message = str(info.value)
+    assert "epoch 3/12, batch 1/3" in message and "loss_ot = nan" in message and "loss_ce = " in message
+    assert "model.pth.tar-2" in message
+    assert sorted(os.listdir(osp.join(out, "prompt_learner"))) == ["checkpoint", "model.pth.tar-2"]
+
+
+def test_rerun_of_finished_run_keeps_its_log_and_checkpoint(data_root, tiny_clip_path, uninterrupted, tmp_path):
+    ref_out, _ = uninterrupted
+    out = str(tmp_path / "copy")
+    import shutil
+
+    shutil.copytree(ref_out, out)
+    model = osp.join(out, "prompt_learner", f"model.pth.tar-{EPOCHS}")
+    with open(osp.join(out, "log.txt")) as f:
+        first_log = f.read()
+    with open(model, "rb") as f:
+        first_model = f.read()
+
+    rerun = _run(_train_cmd(data_root, out, tiny_clip_path)).stdout
+    assert f"Previous epoch: {EPOCHS}" in rerun  # nothing retrained
+    with open(osp.join(out, "log.txt")) as f:
+        assert f.read() == first_log
+    with open(model, "rb") as f:
+        assert f.read() == first_model
+    reruns = glob.glob(osp.join(out, "log.txt-*"))
+    assert len(reruns) == 1
+
+    from enprompt.logparse import find_result
+
+    latest = find_result(out)
+    assert latest.log == reruns[0]  # the newest complete log is the one read

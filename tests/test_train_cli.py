@@ -1,0 +1,71 @@
+"""train.py: CoOp's flags, the config merge order, and early, clear errors."""
+import subprocess
+import sys
+
+import pytest
+
+import train
+
+REPO_DATASET_CFG = "configs/datasets/dtd.yaml"
+
+
+def _args(*argv):
+    return train.build_parser().parse_args(list(argv))
+
+
+def test_flags_are_coops():
+    args = _args("--root", "r", "--output-dir", "o", "--resume", "x", "--seed", "3",
+                 "--source-domains", "a", "--target-domains", "b", "--transforms", "random_flip",
+                 "--config-file", "c.yaml", "--dataset-config-file", "d.yaml", "--trainer", "EnPrompt",
+                 "--backbone", "ViT-B/16", "--head", "h", "--eval-only", "--model-dir", "m",
+                 "--load-epoch", "5", "--no-train", "OPTIM.LR", "0.1")
+    assert (args.root, args.output_dir, args.resume, args.seed) == ("r", "o", "x", 3)
+    assert args.eval_only and args.no_train and args.load_epoch == 5
+    assert args.opts == ["OPTIM.LR", "0.1"]
+
+
+def test_merge_order_dataset_then_method_then_flags_then_opts(tmp_path):
+    method = tmp_path / "method.yaml"
+    method.write_text("OPTIM:\n  LR: 0.5\n  MAX_EPOCH: 7\nDATASET:\n  NUM_SHOTS: 2\nSEED: 9\n")
+    cfg = train.setup_cfg(_args(
+        "--dataset-config-file", REPO_DATASET_CFG, "--config-file", str(method),
+        "--trainer", "EnPrompt", "--root", "/data", "--seed", "0", "OPTIM.MAX_EPOCH", "3",
+    ))
+    assert cfg.DATASET.NAME == "DescribableTextures"  # dataset yaml
+    assert cfg.OPTIM.LR == 0.5 and cfg.DATASET.NUM_SHOTS == 2  # method yaml
+    assert cfg.SEED == 0  # --seed 0 is honoured (CoOp drops it)
+    assert cfg.OPTIM.MAX_EPOCH == 3  # trailing opts win
+    assert cfg.TRAINER.NAME == "EnPrompt" and cfg.DATASET.ROOT == "/data"
+    assert cfg.DATASET.SUBSAMPLE_CLASSES == "all"  # added by extend_cfg
+    assert cfg.is_frozen()
+
+
+def test_seed_from_config_is_kept_without_flag(tmp_path):
+    method = tmp_path / "m.yaml"
+    method.write_text("SEED: 4\n")
+    assert train.setup_cfg(_args("--config-file", str(method))).SEED == 4
+
+
+def test_misspelt_key_names_the_key_and_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("OPTIM:\n  MAX_EPOCHS: 5\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*OPTIM\.MAX_EPOCHS"):
+        train.setup_cfg(_args("--config-file", str(bad)))
+    with pytest.raises(ValueError, match="TRAINER.ENPROMPT.N_CTX_VISON"):
+        train.setup_cfg(_args("TRAINER.ENPROMPT.N_CTX_VISON", "4"))
+    with pytest.raises(ValueError, match="OPTIM.MAX_EPOCH"):
+        train.setup_cfg(_args("OPTIM.MAX_EPOCH", "'five'"))
+    with pytest.raises(FileNotFoundError, match="--config-file.*missing.yaml"):
+        train.setup_cfg(_args("--config-file", str(tmp_path / "missing.yaml")))
+
+
+def test_eval_only_with_missing_model_dir_fails_before_any_work(tmp_path):
+    # Dassl-based repos silently start training instead (MaPLe#11).
+    result = subprocess.run(
+        [sys.executable, "train.py", "--eval-only", "--model-dir", str(tmp_path / "nope"),
+         "--output-dir", str(tmp_path / "out"), "--trainer", "EnPrompt"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "--model-dir" in result.stderr and "nope" in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing was started

@@ -278,3 +278,22 @@ def test_zero_shot_equals_enprompt_without_learning(dtd_root, tiny_clip_path, tm
     batch = next(iter(zs.test_loader))
     with torch.no_grad():
         assert torch.allclose(zs.model_inference(batch["img"]), ep.model_inference(batch["img"]), atol=1e-4)
+
+
+def test_checkpoint_of_another_backbone_or_trainer_is_refused_by_name(
+    dtd_root, tiny_clip_path, tmp_path, trained_dir
+):
+    import shutil
+
+    out, _ = trained_dir
+    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
+    for key, other in (("backbone", "ViT-B/32"), ("trainer", "MaPLe")):
+        copy = tmp_path / f"copy_{key}"
+        shutil.copytree(out, copy)
+        path = copy / "prompt_learner" / "model.pth.tar-2"
+        ckpt = torch.load(path, weights_only=True)
+        assert ckpt["meta"] == {"trainer": "EnPrompt", "backbone": "ViT-B/16"}
+        ckpt["meta"][key] = other
+        torch.save(ckpt, path)
+        with pytest.raises(ValueError, match=f"trained with {key} '{other}'"):
+            trainer.load_model(str(copy), epoch=2)

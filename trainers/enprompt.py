@@ -73,6 +73,23 @@ def _check_state_dict_matches(module, state_dict, path):
     )
 
 
+def _check_checkpoint_meta(saved, current, path):
+    """Raise ValueError if the checkpoint names another trainer or backbone.
+
+    Checkpoints without ``meta`` (written elsewhere) are checked by shape only.
+    """
+    if not saved:
+        return
+    for key in ("trainer", "backbone"):
+        if key in saved and saved[key] != current[key]:
+            raise ValueError(
+                f'The checkpoint "{path}" was trained with {key} {saved[key]!r}, but this '
+                f"run uses {current[key]!r}. Evaluate it with the same "
+                f"{'--trainer' if key == 'trainer' else 'MODEL.BACKBONE.NAME (--backbone)'} "
+                "as in training."
+            )
+
+
 @TRAINER_REGISTRY.register()
 class EnPrompt(TrainerX):
     """EnPrompt trainer (see the module docstring and DESIGN section 3)."""
@@ -160,6 +177,7 @@ class EnPrompt(TrainerX):
                 )
                 raise FileNotFoundError(f'No checkpoint "{model_path}" ({hint})')
             checkpoint = load_checkpoint(model_path)
+            _check_checkpoint_meta(checkpoint.get("meta"), self.checkpoint_meta(), model_path)
             state_dict = checkpoint["state_dict"]
             _check_state_dict_matches(self._models[name], state_dict, model_path)
             print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')

@@ -11,7 +11,9 @@ Differences from Dassl, all invisible to code that reads Dassl checkpoints:
 * every file is written to a temporary file and renamed, so a crash (or a
   full disk) never leaves a truncated checkpoint: the previous one survives;
 * checkpoints also hold ``rng_state`` (Python, NumPy, torch, CUDA), so a
-  resumed run continues with the random stream of an uninterrupted one;
+  resumed run continues with the random stream of an uninterrupted one, and
+  ``meta`` (trainer and backbone names), so a checkpoint of another trainer or
+  backbone is refused by name rather than loaded by accident;
 * loading uses ``torch.load(weights_only=True)``. Checkpoints written by
   Dassl itself store the warm-up scheduler's successor *object*; the few
   torch optimiser/scheduler classes that appear there are read as inert
@@ -328,6 +330,10 @@ class CheckpointIO:
     atomic, weights-only-loadable files.
     """
 
+    def checkpoint_meta(self):
+        """What produced a checkpoint: trainer and backbone names (checked when loading)."""
+        return {"trainer": self.cfg.TRAINER.NAME, "backbone": self.cfg.MODEL.BACKBONE.NAME}
+
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
         rng_state = get_rng_state()
         for name in self.get_model_names():
@@ -340,6 +346,7 @@ class CheckpointIO:
                     "scheduler": sched.state_dict() if sched is not None else None,
                     "val_result": val_result,
                     "rng_state": rng_state,
+                    "meta": self.checkpoint_meta(),
                 },
                 osp.join(directory, name),
                 is_best=is_best,

@@ -339,3 +339,20 @@ def load_clip(backbone_name, weights_path="", cache_dir=None, download=True):
 def load_clip_from_cfg(cfg):
     """:func:`load_clip` with ``MODEL.BACKBONE.NAME`` and ``TRAINER.ENPROMPT.CLIP_WEIGHTS``."""
     return load_clip(cfg.MODEL.BACKBONE.NAME, cfg.TRAINER.ENPROMPT.CLIP_WEIGHTS)
+
+
+def load_clip_for_run(cfg, device):
+    """Load CLIP as every trainer of this project starts: weights from the config,
+    cast for ``TRAINER.ENPROMPT.PREC`` on ``device``.
+
+    Returns:
+        (clip.model.CLIP on the CPU, the precision actually used: fp16 becomes
+        fp32 on a CPU, with one warning line).
+    """
+    from enprompt.model.precision import cast_clip_weights, resolve_precision
+
+    print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+    clip_model = load_clip_from_cfg(cfg)
+    precision = resolve_precision(cfg.TRAINER.ENPROMPT.PREC, device)
+    cast_clip_weights(clip_model, precision)
+    return clip_model, precision

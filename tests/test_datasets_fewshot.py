@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from enprompt.data import FewShotWarning, LegacyPickleError, fewshot_cache_path, reroot_path
+from tests.dassl_reference import fewshot_reference
 from tests.fake_data import make_dataset, make_dtd, read_dataset
 
 READER = "DescribableTextures"
@@ -30,26 +31,14 @@ def dtd_root(tmp_path):
     return root
 
 
-def _dassl_reference(items, k):
-    """Dassl's generate_fewshot_dataset, written out: per label in order of first
-    appearance, random.sample(items, k) (all items if fewer)."""
-    groups = {}
-    for item in items:
-        groups.setdefault(item.label, []).append(item)
-    out = []
-    for group in groups.values():
-        out.extend(random.sample(group, k) if len(group) >= k else group)
-    return out
-
-
 def test_16_shots_follow_dassls_sampling_from_the_split(dtd_root):
     full = read_dataset(dtd_root, READER)
     ds = read_dataset(dtd_root, READER, num_shots=16, seed=2)
     assert Counter(d.label for d in ds.train_x) == {0: 16, 1: 16, 2: 16}
     assert Counter(d.label for d in ds.val) == {0: 4, 1: 4, 2: 4}  # min(K, 4)
     random.seed(2)
-    expected_train = _dassl_reference(full.train_x, 16)
-    expected_val = _dassl_reference(full.val, 4)
+    expected_train = fewshot_reference(full.train_x, 16)
+    expected_val = fewshot_reference(full.val, 4)
     assert _rel(ds.train_x, dtd_root) == _rel(expected_train, dtd_root)
     assert _rel(ds.val, dtd_root) == _rel(expected_val, dtd_root)
     assert _rel(ds.test, dtd_root) == _rel(full.test, dtd_root)

@@ -15,6 +15,7 @@ from enprompt.engine import (
     get_cfg_default,
     set_random_seed,
 )
+from tests.dassl_reference import fewshot_reference
 
 
 @pytest.fixture
@@ -30,16 +31,8 @@ def items(tmp_path):
 
 
 def _reference_fewshot(items, k, seed):
-    """Dassl's documented algorithm, written out: group by label in order of first
-    appearance, then random.sample(group, k) per group with the seeded global RNG."""
     random.seed(seed)
-    groups = {}
-    for item in items:
-        groups.setdefault(item.label, []).append(item)
-    out = []
-    for group in groups.values():
-        out.extend(random.sample(group, k) if len(group) >= k else group)
-    return out
+    return fewshot_reference(items, k)
 
 
 def test_fewshot_sampling_follows_dassl_for_the_same_seed(items):

@@ -25,7 +25,7 @@ import os.path as osp
 
 import torch
 
-from enprompt.clip_loader import load_clip_from_cfg
+from enprompt.clip_loader import load_clip_for_run
 from enprompt.config import check_enprompt_cfg
 from enprompt.dassl import (
     TRAINER_REGISTRY,
@@ -35,7 +35,7 @@ from enprompt.dassl import (
     compute_accuracy,
     load_checkpoint,
 )
-from enprompt.model import autocast_for, build_enprompt_model, cast_clip_weights, resolve_precision
+from enprompt.model import autocast_for, build_enprompt_model
 
 __all__ = ["EnPrompt"]
 
@@ -101,10 +101,7 @@ class EnPrompt(TrainerX):
         cfg = self.cfg
         classnames = self.dm.dataset.classnames
 
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip_from_cfg(cfg)
-        self.precision = resolve_precision(cfg.TRAINER.ENPROMPT.PREC, self.device)
-        cast_clip_weights(clip_model, self.precision)
+        clip_model, self.precision = load_clip_for_run(cfg, self.device)
         check_enprompt_cfg(cfg, clip_model)
 
         print("Building EnPrompt (CLIP frozen; learning EnLa, visual prompts, strengthening projections)")

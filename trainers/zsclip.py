@@ -9,9 +9,9 @@ Evaluation only: ``python train.py ... --trainer ZeroshotCLIP --eval-only``
 ``TRAINER.ENPROMPT.CLIP_WEIGHTS`` / the CLIP cache, the same for every
 trainer of this project, and ``TRAINER.ENPROMPT.PREC`` sets the precision.
 """
-from enprompt.clip_loader import load_clip_from_cfg
+from enprompt.clip_loader import load_clip_for_run
 from enprompt.dassl import TRAINER_REGISTRY, TrainerX
-from enprompt.model import ZeroshotCLIPClassifier, autocast_for, cast_clip_weights, resolve_precision
+from enprompt.model import ZeroshotCLIPClassifier, autocast_for
 from enprompt.model.precision import PRECISIONS
 from enprompt.templates import get_templates
 
@@ -34,10 +34,7 @@ class ZeroshotCLIP(TrainerX):
     def build_model(self):
         cfg = self.cfg
         classnames = self.dm.dataset.classnames
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip_from_cfg(cfg)
-        self.precision = resolve_precision(cfg.TRAINER.ENPROMPT.PREC, self.device)
-        cast_clip_weights(clip_model, self.precision)
+        clip_model, self.precision = load_clip_for_run(cfg, self.device)
         templates = get_templates(cfg.DATASET.NAME, self.template_mode)
         print(f"Prompts: {len(templates)} template(s), e.g. {templates[0]!r}")
         self.model = ZeroshotCLIPClassifier(clip_model, classnames, templates, device=self.device)

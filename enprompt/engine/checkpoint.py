@@ -407,7 +407,8 @@ class CheckpointIO:
             where = (f" at epoch {self.epoch + 1}/{self.max_epoch}, "
                      f"batch {self.batch_idx + 1}/{self.num_batches}")
         values = ", ".join(
-            f"{name} = {float(value):.4g}" for name, value in (terms or {"loss": loss}).items()
+            f"{name} = {float(torch.as_tensor(value).detach()):.4g}"
+            for name, value in (terms or {"loss": loss}).items()
         )
         last = None
         if getattr(self, "output_dir", None):

@@ -13,12 +13,19 @@ torch backend does).
 number of iterations and with no host-device synchronisation in the loop.
 ``solver="pot"`` calls ``ot.sinkhorn2`` itself.
 
+The backward pass of :func:`sinkhorn_cost` is written out (:class:`_SinkhornCost`):
+the same gradient as autodiff through the unrolled loop, in about 900 small
+tensor operations per call instead of about 2,800. At batch 4 they were two
+thirds of the operations of an EnPrompt training step, and a GPU step that
+small is bound by kernel launches, not arithmetic (docs/PERFORMANCE.md).
+
 Range of ``eps``: with a cost in [0, 2], ``K`` underflows float32 when
 ``eps < 2 / 87 ~= 0.023``; ``check_enprompt_cfg`` enforces ``OT.EPS >= 0.025``.
 """
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 __all__ = ["OT_SOLVERS", "cosine_cost", "sinkhorn", "sinkhorn_cost", "OTAlignmentLoss"]
 
@@ -41,6 +48,27 @@ def cosine_cost(x, y):
     return 1.0 - x @ y.t()
 
 
+def _sinkhorn_scalings(cost, a, b, eps, n_iters):
+    """The Sinkhorn-Knopp loop of :func:`sinkhorn`.
+
+    Returns:
+        tuple: ``K`` [B, B'], ``K / a`` [B, B'], the scalings ``[u_0, .., u_N]``
+        (each [B]) and ``[v_1, .., v_N]`` (each [B']).
+    """
+    kernel = torch.exp(cost / (-eps))  # K, [B, B']
+    kernel_over_a = kernel / a.reshape(-1, 1)  # (1/a) * K
+    kernel_t = kernel.t()
+    u = torch.ones_like(a) / a.shape[0]
+    v = torch.ones_like(b) / b.shape[0]
+    us, vs = [u], []
+    for _ in range(n_iters):
+        v = b / (kernel_t @ u)
+        u = torch.reciprocal(kernel_over_a @ v)  # 1 / ((K / a) v), one operation
+        us.append(u)
+        vs.append(v)
+    return kernel, kernel_over_a, us, vs
+
+
 def sinkhorn(cost, a, b, eps, n_iters):
     """Entropic OT plan by Sinkhorn-Knopp (the updates of POT's ``ot.sinkhorn``).
 
@@ -58,25 +86,82 @@ def sinkhorn(cost, a, b, eps, n_iters):
     Returns:
         Tensor: plan ``Pi = diag(u) K diag(v)`` of shape [B, B'].
     """
-    kernel = torch.exp(cost / (-eps))  # K, [B, B']
-    kernel_over_a = kernel / a.reshape(-1, 1)  # (1/a) * K
-    u = torch.ones_like(a) / a.shape[0]
-    v = torch.ones_like(b) / b.shape[0]
-    for _ in range(n_iters):
-        v = b / (kernel.t() @ u)
-        u = 1.0 / (kernel_over_a @ v)
-    return u.reshape(-1, 1) * kernel * v.reshape(1, -1)
+    kernel, _, us, vs = _sinkhorn_scalings(cost, a, b, eps, n_iters)
+    return us[-1].reshape(-1, 1) * kernel * vs[-1].reshape(1, -1)
+
+
+class _SinkhornCost(torch.autograd.Function):
+    """``<Pi, M>`` of :func:`sinkhorn_cost` with its backward pass written out.
+
+    Forward: the operations of :func:`sinkhorn`, then ``sum(M * Pi)``.
+    Backward: reverse-mode differentiation of the same unrolled iterations
+    w.r.t. ``M`` (the gradient autograd computes through the loop); ``a`` and
+    ``b`` get none. With iteration k computing ``w_k = K^T u_{k-1}``,
+    ``v_k = b / w_k``, ``z_k = (K / a) v_k``, ``u_k = 1 / z_k``, and ``g_x`` the
+    adjoint ``dL/dx``::
+
+        g_z_k = -u_k^2 * g_u_k          g_v_k = (K / a)^T g_z_k   (+ g_v_N via Pi)
+        g_w_k = -(v_k^2 / b) * g_v_k    g_u_{k-1} = K g_w_k
+        g_K = g_Pi * u_N v_N^T + sum_k (g_z_k v_k^T) / a + sum_k u_{k-1} g_w_k^T
+        g_M = g_L * Pi + g_K * (-K / eps),   with g_Pi = g_L * M
+
+    The two sums over k are one matrix product each, so an iteration costs four
+    small operations in backward, against about fifteen through autograd.
+    """
+
+    @staticmethod
+    def forward(ctx, cost, a, b, eps, n_iters):
+        kernel, kernel_over_a, us, vs = _sinkhorn_scalings(cost, a, b, eps, n_iters)
+        plan = us[-1].reshape(-1, 1) * kernel * vs[-1].reshape(1, -1)
+        ctx.save_for_backward(cost, kernel, kernel_over_a, a, b, plan, torch.stack(us), torch.stack(vs))
+        ctx.eps = eps
+        return torch.sum(cost * plan)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        cost, kernel, kernel_over_a, a, b, plan, us, vs = ctx.saved_tensors  # us [N+1, B], vs [N, B']
+        n_iters = vs.shape[0]
+        grad_plan = grad_output * cost  # g_Pi
+        grad_plan_kernel = grad_plan * kernel
+        grad_u = grad_plan_kernel @ vs[-1]  # g_u_N
+        grad_v_last = grad_plan_kernel.t() @ us[-1]  # g_v_N through Pi
+        grad_kernel = grad_plan * (us[-1].reshape(-1, 1) * vs[-1].reshape(1, -1))
+        du_dz = (-(us[1:] * us[1:])).unbind(0)  # N x [B]
+        dv_dw = (-(vs * vs) / b).unbind(0)  # N x [B']
+        kernel_over_a_t = kernel_over_a.t()
+        grad_zs, grad_ws = [None] * n_iters, [None] * n_iters
+        for k in reversed(range(n_iters)):
+            grad_z = grad_u * du_dz[k]
+            grad_v = kernel_over_a_t @ grad_z
+            if k == n_iters - 1:
+                grad_v = grad_v + grad_v_last
+            grad_w = grad_v * dv_dw[k]
+            grad_u = kernel @ grad_w
+            grad_zs[k], grad_ws[k] = grad_z, grad_w
+        grad_kernel = (
+            grad_kernel
+            + (torch.stack(grad_zs).t() @ vs) / a.reshape(-1, 1)
+            + us[:-1].t() @ torch.stack(grad_ws)
+        )
+        grad_cost = grad_output * plan + grad_kernel * kernel * (-1.0 / ctx.eps)
+        return grad_cost, None, None, None, None
 
 
 def sinkhorn_cost(cost, a, b, eps, n_iters):
     """Entropic OT cost ``<Pi, M>`` with ``Pi = sinkhorn(M, a, b, eps, n_iters)``.
 
-    Same value as ``ot.sinkhorn2(a, b, M, eps, numItermax=n_iters, stopThr=0)``.
+    Same value as ``ot.sinkhorn2(a, b, M, eps, numItermax=n_iters, stopThr=0)``,
+    and the gradient w.r.t. ``M`` of autodiff through the unrolled iterations,
+    computed by :class:`_SinkhornCost`. When ``a`` or ``b`` requires a gradient,
+    autograd runs through the loop instead.
 
     Returns:
         Tensor: scalar.
     """
-    return torch.sum(cost * sinkhorn(cost, a, b, eps, n_iters))
+    if a.requires_grad or b.requires_grad:
+        return torch.sum(cost * sinkhorn(cost, a, b, eps, n_iters))
+    return _SinkhornCost.apply(cost, a, b, eps, n_iters)
 
 
 class OTAlignmentLoss(nn.Module):

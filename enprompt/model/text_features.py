@@ -73,6 +73,11 @@ def text_tower_on(clip_model, device):
         yield clip_model
     finally:
         tower.to(home)
+        if device.type == "cuda":
+            # The tower's weights and activations are freed now; also hand the
+            # blocks the caching allocator kept for them back to the driver
+            # (once per class list), so the device holds only the image side.
+            torch.cuda.empty_cache()
 
 
 @torch.no_grad()

@@ -1,0 +1,1 @@
+"""Benchmarks of the repository (run from the repository root; not installed)."""

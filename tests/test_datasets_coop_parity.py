@@ -25,7 +25,7 @@ except ImportError:
     HAVE_DASSL = False
 
 pytestmark = pytest.mark.skipif(
-    not (HAVE_DASSL and osp.isfile(osp.join(COOP_DIR, "datasets", "oxford_pets.py"))),
+    not (HAVE_DASSL and COOP_DIR and osp.isfile(osp.join(COOP_DIR, "datasets", "oxford_pets.py"))),
     reason="needs Dassl.pytorch installed and ENPROMPT_COOP_DIR set to a CoOp checkout",
 )
 

@@ -1,5 +1,4 @@
 """Every dataset config runs through train.py: zero-shot CLIP evaluation on fake data."""
-import io
 import os.path as osp
 import re
 import sys
@@ -7,8 +6,9 @@ import sys
 import pytest
 
 from tests.fake_data import FAKE_BUILDERS, make_dataset
+from tests.log_tee import undo_log_tee
 
-train = pytest.importorskip("train", reason="train.py is run from the repository root")
+import train  # noqa: E402  (the repository root is on sys.path: pytest.ini)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -19,23 +19,6 @@ N_TEST = {
     "eurosat": 6, "ucf101": 6, "imagenetv2": 8, "imagenet_sketch": 8, "imagenet_a": 6,
     "imagenet_r": 6,
 }
-
-
-def _undo_log_tee():
-    """Give stdout back and close the log file that train.py's setup_logger opened.
-
-    Only the file is closed: Dassl's Logger.close() would also close the
-    console stream it wraps (here pytest's capture), and so would its __del__,
-    hence the throw-away console.
-    """
-    logger = sys.stdout
-    if getattr(logger, "console", None) is None:
-        return
-    sys.stdout = logger.console
-    if logger.file is not None:
-        logger.file.close()
-        logger.file = None
-    logger.console = io.StringIO()
 
 
 @pytest.mark.parametrize("name", sorted(FAKE_BUILDERS))
@@ -60,7 +43,7 @@ def test_dataset_config_runs_zero_shot_eval(name, tmp_path, tiny_clip_path, monk
     try:
         train.main(args)
     finally:
-        _undo_log_tee()
+        undo_log_tee()
     log = (out / "log.txt").read_text()
     assert f"Loading dataset: {fake.reader}" in log
     assert "=> result" in log

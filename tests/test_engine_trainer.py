@@ -26,7 +26,7 @@ def _run(cfg):
 
 def test_epoch_log_line_and_result_block(toy_root, tmp_path, capsys):
     cfg = toy_cfg(toy_root, str(tmp_path / "out"))
-    trainer = _run(cfg)
+    _run(cfg)
     out = capsys.readouterr().out
     # 18 images, batch 4, drop_last -> 4 batches, fewer than PRINT_FREQ: every batch is logged.
     line = re.compile(

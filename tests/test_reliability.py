@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from tests.fake_data import make_dtd
+from tests.log_tee import undo_log_tee
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASE2NEW_CFG = "configs/trainers/EnPrompt/vit_b16_c4_ep5_batch4_base2new.yaml"
@@ -204,7 +205,6 @@ def test_unreadable_image_is_named_or_skipped_with_a_count(tiny_clip_path, tmp_p
 def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tiny_clip_path, tmp_path, monkeypatch):
     """A loss term turning NaN in epoch 3 stops the run; epoch 2's checkpoint stays."""
     import train
-    from enprompt.engine.logger import Logger
     from enprompt.model import EnPromptCLIP
 
     from trainers.enprompt import EnPrompt
@@ -229,14 +229,11 @@ def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tin
     out = str(tmp_path / "nan")
     args = train.build_parser().parse_args(_train_cmd(data_root, out, tiny_clip_path)[2:] +
                                            ["DATALOADER.NUM_WORKERS", "0"])
-    stdout = sys.stdout
     try:
         with pytest.raises(FloatingPointError) as info:
             train.main(args)
     finally:
-        if isinstance(sys.stdout, Logger):
-            sys.stdout.close()
-        sys.stdout = stdout
+        undo_log_tee()
     message = str(info.value)
     assert re.search(r"at epoch 3/12, batch 1/\d+ \(loss = nan, loss_ce = [\d.]+, loss_ot = nan\)", message)
     assert "model.pth.tar-2" in message

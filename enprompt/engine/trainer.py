@@ -23,7 +23,6 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
-import torch.nn as nn
 from tqdm import tqdm
 
 from .checkpoint import CheckpointIO, load_checkpoint

@@ -28,13 +28,7 @@ MODEL_DIR="$OUTPUT_ROOT/base2new/train_base/$COMMON_DIR"
 DIR="$OUTPUT_ROOT/base2new/test_new/$COMMON_DIR"
 skip_if_finished "$DIR" --test-log
 LOADEP=$(last_epoch "$MODEL_DIR")
-train_py \
-    --root "$DATA_ROOT" \
-    --seed "$SEED" \
-    --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/$DATASET.yaml" \
-    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
-    --output-dir "$DIR" \
+run_enprompt "$DIR" \
     --model-dir "$MODEL_DIR" \
     --load-epoch "$LOADEP" \
     --eval-only \

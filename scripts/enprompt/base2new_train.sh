@@ -25,13 +25,7 @@ check_cfg "$CFG"
 
 DIR="$OUTPUT_ROOT/base2new/train_base/$DATASET/shots_$SHOTS/$TRAINER/$CFG/seed$SEED"
 skip_if_finished "$DIR"
-train_py \
-    --root "$DATA_ROOT" \
-    --seed "$SEED" \
-    --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/$DATASET.yaml" \
-    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
-    --output-dir "$DIR" \
+run_enprompt "$DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     DATASET.SUBSAMPLE_CLASSES base \
     "$@"

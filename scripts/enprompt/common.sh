@@ -124,3 +124,18 @@ train_py() {
     echo "Running: $PYTHON train.py $*"
     "$PYTHON" train.py "$@"
 }
+
+# run_enprompt DIR [ARGS...]: train.py for $DATASET, $SEED and config $CFG with
+# output folder DIR; ARGS (further flags first, then KEY VALUE options) follow.
+run_enprompt() {
+    local dir=$1
+    shift
+    train_py \
+        --root "$DATA_ROOT" \
+        --seed "$SEED" \
+        --trainer "$TRAINER" \
+        --dataset-config-file "configs/datasets/$DATASET.yaml" \
+        --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
+        --output-dir "$dir" \
+        "$@"
+}

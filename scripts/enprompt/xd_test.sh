@@ -31,13 +31,7 @@ MODEL_DIR="$OUTPUT_ROOT/imagenet/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
 DIR="$OUTPUT_ROOT/evaluation/$TRAINER/${CFG}_${SHOTS}shots/$DATASET/seed$SEED"
 skip_if_finished "$DIR" --test-log
 LOADEP=$(last_epoch "$MODEL_DIR")
-train_py \
-    --root "$DATA_ROOT" \
-    --seed "$SEED" \
-    --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/$DATASET.yaml" \
-    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
-    --output-dir "$DIR" \
+run_enprompt "$DIR" \
     --model-dir "$MODEL_DIR" \
     --load-epoch "$LOADEP" \
     --eval-only \

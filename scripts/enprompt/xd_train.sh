@@ -22,12 +22,6 @@ check_cfg "$CFG"
 
 DIR="$OUTPUT_ROOT/$DATASET/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
 skip_if_finished "$DIR"
-train_py \
-    --root "$DATA_ROOT" \
-    --seed "$SEED" \
-    --trainer "$TRAINER" \
-    --dataset-config-file "configs/datasets/$DATASET.yaml" \
-    --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
-    --output-dir "$DIR" \
+run_enprompt "$DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     "$@"

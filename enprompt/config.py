@@ -2,7 +2,7 @@
 
 A CoOp-family ``train.py`` calls :func:`add_enprompt_config` in its
 ``extend_cfg``; the YAML files and the command line then only override keys.
-Symbols refer to DESIGN section 3 (D: joint embedding size, W: vision width,
+Symbols refer to docs/METHOD.md (D: joint embedding size, W: vision width,
 L: vision layers, n, J, r, lambda, eps as there).
 """
 from yacs.config import CfgNode as CN

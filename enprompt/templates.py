@@ -3,7 +3,7 @@
 The strings are CLIP's public prompt-engineering templates, keyed the way
 every CoOp-family code base keys them (``CUSTOM_TEMPLATES`` by
 ``DATASET.NAME``), so zero-shot numbers and EnPrompt's frozen text features
-``t_c`` (DESIGN section 3.1) start from the same prompts as CoOp, MaPLe and
+``t_c`` (docs/METHOD.md, step 1) start from the same prompts as CoOp, MaPLe and
 PromptSRC.
 
 ``TRAINER.ENPROMPT.TEMPLATES`` selects the mode:

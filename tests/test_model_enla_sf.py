@@ -1,4 +1,4 @@
-"""External Layer (DESIGN 3.2) and strengthening feature / projections (3.3)."""
+"""External Layer (docs/METHOD.md, step 2) and strengthening feature / projections (step 3)."""
 import math
 
 import pytest

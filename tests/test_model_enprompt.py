@@ -1,4 +1,4 @@
-"""The EnPrompt model (DESIGN 3): what is learnable, logits, losses, caching,
+"""The EnPrompt model (docs/METHOD.md): what is learnable, logits, losses, caching,
 class-independent checkpoints and the checkpoint budget."""
 import copy
 import os

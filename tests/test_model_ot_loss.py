@@ -1,4 +1,4 @@
-"""Sinkhorn and the OT alignment loss (DESIGN 3.6) against POT."""
+"""Sinkhorn and the OT alignment loss (docs/METHOD.md, step 6) against POT."""
 import math
 
 import ot

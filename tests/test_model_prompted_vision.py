@@ -1,4 +1,4 @@
-"""Deep visual prompting around CLIP's stock ViT modules (DESIGN 3.4)."""
+"""Deep visual prompting around CLIP's stock ViT modules (docs/METHOD.md, step 4)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Frozen class text features T (DESIGN 3.1): templates, ensemble, caching."""
+"""Frozen class text features T (docs/METHOD.md, step 1): templates, ensemble, caching."""
 import clip
 import pytest
 import torch

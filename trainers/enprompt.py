@@ -92,7 +92,7 @@ def _check_checkpoint_meta(saved, current, path):
 
 @TRAINER_REGISTRY.register()
 class EnPrompt(TrainerX):
-    """EnPrompt trainer (see the module docstring and DESIGN section 3)."""
+    """EnPrompt trainer (see the module docstring and docs/METHOD.md)."""
 
     def check_cfg(self, cfg):
         check_enprompt_cfg(cfg)

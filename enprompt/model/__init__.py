@@ -1,15 +1,15 @@
-"""EnPrompt's model modules, one concept per file (DESIGN section 3).
+"""EnPrompt's model modules, one concept per file (docs/METHOD.md).
 
 =====================  ====================================================
-``text_features``      frozen class text features ``T`` (3.1), cached per class list
-``enla``               External Layer ``EnLa`` (3.2)
-``strengthening``      strengthening feature ``s`` and projections ``G_j`` (3.3)
-``prompted_vision``    deep visual prompting of CLIP's ViT (3.4)
+``text_features``      frozen class text features ``T`` (step 1), cached per class list
+``enla``               External Layer ``EnLa`` (step 2)
+``strengthening``      strengthening feature ``s`` and projections ``G_j`` (step 3)
+``prompted_vision``    deep visual prompting of CLIP's ViT (step 4)
 ``prompt_learner``     the learnable part: EnLa, ``P_j``, ``G_j``
-``ot_loss``            Sinkhorn and the OT alignment loss (3.6)
-``enprompt_clip``      the model joining them (3.5, 3.7)
+``ot_loss``            Sinkhorn and the OT alignment loss (step 6)
+``enprompt_clip``      the model joining them (step 5, 7)
 ``zeroshot``           zero-shot CLIP classifier (baselines)
-``precision``          fp16 / fp32 / amp / bf16 handling (3.9)
+``precision``          fp16 / fp32 / amp / bf16 handling (step 9)
 ``build``              ``build_enprompt_model(cfg, clip_model, classnames)``
 =====================  ====================================================
 """

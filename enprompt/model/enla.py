@@ -1,4 +1,4 @@
-"""External Layer (EnLa), the learnable text-side layer (DESIGN section 3.2).
+"""External Layer (EnLa), the learnable text-side layer (docs/METHOD.md, step 2).
 
 ::
 

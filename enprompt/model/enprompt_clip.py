@@ -1,13 +1,13 @@
 """The EnPrompt model: frozen CLIP + EnLa + strengthening feature + deep
-visual prompts + OT alignment (DESIGN section 3).
+visual prompts + OT alignment (docs/METHOD.md).
 
 ::
 
-    T = frozen text features of the class list          [C, D]   (3.1)
-    EnLa(T), deep prompts P_j + G_j(s)                   prompt_learner (3.2-3.4)
-    v = PromptedViT(x; P_j + G_j(s))                     [B, D]   (3.4)
-    logits = exp(logit_scale) · normalize(v) · normalize(EnLa(T))^T   (3.5)
-    L = CE(logits, y) + lambda · L_OT({v_i}, {EnLa(t_{y_i})})         (3.6, 3.7)
+    T = frozen text features of the class list          [C, D]   (step 1)
+    EnLa(T), deep prompts P_j + G_j(s)                   prompt_learner (step 2-4)
+    v = PromptedViT(x; P_j + G_j(s))                     [B, D]   (step 4)
+    logits = exp(logit_scale) · normalize(v) · normalize(EnLa(T))^T   (step 5)
+    L = CE(logits, y) + lambda · L_OT({v_i}, {EnLa(t_{y_i})})         (step 6, 7)
 
 All of CLIP is frozen; ``prompt_learner`` holds every learnable parameter.
 """

@@ -1,4 +1,4 @@
-"""Optimal-transport alignment of image and text features (DESIGN section 3.6).
+"""Optimal-transport alignment of image and text features (docs/METHOD.md, step 6).
 
 Over a training batch the two discrete distributions are the image features
 ``{v_i}`` and the EnLa text features of their labels ``{EnLa(t_{y_i})}``, with

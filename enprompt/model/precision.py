@@ -1,4 +1,4 @@
-"""Numerical precision of the frozen CLIP (``TRAINER.ENPROMPT.PREC``, DESIGN 3.9).
+"""Numerical precision of the frozen CLIP (``TRAINER.ENPROMPT.PREC``, docs/METHOD.md, step 9).
 
 * ``fp16``: CLIP's native weights as ``clip.model.build_model`` gives them
   (linear/conv/attention weights and projections in half, the rest float32),

@@ -1,12 +1,12 @@
 """The learnable part of EnPrompt, as one module (checkpointed alone).
 
-Holds exactly the trainable parameters of DESIGN section 3.7 and nothing
+Holds exactly the trainable parameters of docs/METHOD.md, step 7 and nothing
 class-dependent, so a checkpoint trained on base classes loads into a model
 built for new classes:
 
-* ``enla``: the External Layer ``EnLa`` (section 3.2);
-* ``visual_prompts``: the learnable visual tokens ``P_j`` [J, n, W] (section 3.4);
-* ``sf_projection``: the strengthening projections ``G_j`` (section 3.3).
+* ``enla``: the External Layer ``EnLa`` (step 2);
+* ``visual_prompts``: the learnable visual tokens ``P_j`` [J, n, W] (step 4);
+* ``sf_projection``: the strengthening projections ``G_j`` (step 3).
 
 Its forward maps the frozen text features ``T`` of the current class list to
 the text side of the model: the class embeddings ``EnLa(T)`` and the fused

@@ -1,4 +1,4 @@
-"""Deep visual prompting of CLIP's ViT image encoder (DESIGN section 3.4).
+"""Deep visual prompting of CLIP's ViT image encoder (docs/METHOD.md, step 4).
 
 Built around the stock ``clip.model.VisionTransformer`` modules (``conv1``,
 ``class_embedding``, ``positional_embedding``, ``ln_pre``,

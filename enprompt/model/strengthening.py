@@ -1,4 +1,4 @@
-"""Strengthening feature and its per-layer projections (DESIGN section 3.3).
+"""Strengthening feature and its per-layer projections (docs/METHOD.md, step 3).
 
 The strengthening feature is a task-level text descriptor of the current
 class list (base classes in training, new classes when testing on them)::
@@ -7,7 +7,7 @@ class list (base classes in training, new classes when testing on them)::
 
 For every prompted vision layer ``j`` a projection ``G_j: D -> W`` maps ``s``
 into the vision width; ``G_j(s)`` is added to the learnable visual tokens
-``P_j`` (section 3.4). The projections are zero at initialisation, so the
+``P_j`` (step 4). The projections are zero at initialisation, so the
 model starts from plain deep visual prompting.
 
 Budget: nine full-rank 512x768 projections are 3.5M parameters (28 MB in a

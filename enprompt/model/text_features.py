@@ -1,4 +1,4 @@
-"""Frozen class text features ``T = [t_1..t_C]`` (DESIGN section 3.1).
+"""Frozen class text features ``T = [t_1..t_C]`` (docs/METHOD.md, step 1).
 
 Each class name is put into the hand-crafted template(s) and encoded once by
 CLIP's frozen text encoder::

@@ -22,8 +22,6 @@ Example::
     python benchmarks/bench_data.py --images 200 --workers 0,2,8 --json data.json
 """
 import argparse
-import json
-import os
 import os.path as osp
 import statistics
 import sys
@@ -33,6 +31,8 @@ import time
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from benchmarks.report import machine_info, write_report  # noqa: E402
 
 DEFAULT_CONFIG = osp.join(REPO_ROOT, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
 
@@ -151,12 +151,7 @@ def main(argv=None):
 
     report = {
         "command": "python benchmarks/bench_data.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine_info(torch.device("cpu")),
         "config": {"images": args.images, "image_size": [args.width, args.height], "epochs": args.epochs,
                    "transforms_train": list(cfg.INPUT.TRANSFORMS)},
         "loaders": results,
@@ -169,10 +164,7 @@ def main(argv=None):
                      f"| {r['images_per_s']:.1f} | {steady} |")
     print("\n".join(lines), flush=True)
     if args.json:
-        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"Results written to {args.json}")
+        write_report(report, args.json)
     return report
 
 

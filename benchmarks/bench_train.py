@@ -44,7 +44,6 @@ import json
 import math
 import os
 import os.path as osp
-import platform
 import statistics
 import subprocess
 import sys
@@ -54,6 +53,8 @@ import time
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
+
+from benchmarks.report import machine_info, mem_available_bytes, write_report  # noqa: E402
 
 DESIGNS = ("enprompt", "reference")
 ARCHS = ("tiny", "ViT-B/16", "ViT-B/32", "ViT-L/14")
@@ -136,59 +137,6 @@ def _log(args, message):
 
 
 # ---------------------------------------------------------------------------- machine
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _mem_available_bytes():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def machine_info(device, precision_requested, precision):
-    """What the figures were measured on."""
-    import torch
-
-    info = {
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": device.type,
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "precision_requested": precision_requested,
-        "precision": precision,
-        "mem_available_bytes": _mem_available_bytes(),
-    }
-    # Settings that change CPU timings (allocator, threads), as they were.
-    info["environment"] = {
-        k: v for k, v in os.environ.items()
-        if k.startswith("MALLOC_") or k in ("LD_PRELOAD", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-    }
-    try:
-        info["load_average"] = list(os.getloadavg())
-    except OSError:
-        info["load_average"] = None
-    return info
-
-
 # ---------------------------------------------------------------------------- memory
 def _proc_status_bytes(field):
     with open("/proc/self/status") as f:
@@ -627,7 +575,7 @@ def _limit_address_space(args):
     """CPU child: cap the address space so that a design that does not fit fails cleanly."""
     import resource
 
-    available = _mem_available_bytes()
+    available = mem_available_bytes()
     if args.memory_limit_gb is not None:
         budget = int(args.memory_limit_gb * 2**30)
     elif available is not None:
@@ -854,11 +802,7 @@ def main(argv=None):
     }
     print(format_table(report), flush=True)
     if args.json:
-        folder = osp.dirname(osp.abspath(args.json))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"Results written to {args.json}")
+        write_report(report, args.json)
     return report
 
 

@@ -640,11 +640,16 @@ def read_dataset(root, reader, num_shots=-1, seed=1, subsample="all"):
     import datasets  # noqa: F401  (registers the readers)
     from enprompt.dassl import DATASET_REGISTRY, get_cfg_default
 
-    cfg = get_cfg_default()
+    cfg = reader_cfg(get_cfg_default(), root, reader, num_shots, seed, subsample)
+    random.seed(seed)
+    return DATASET_REGISTRY.get(reader)(cfg)
+
+
+def reader_cfg(cfg, root, reader, num_shots=-1, seed=1, subsample="all"):
+    """Set the DATASET keys and SEED a reader reads on ``cfg`` (a Dassl default config)."""
     cfg.DATASET.ROOT = str(root)
     cfg.DATASET.NAME = reader
     cfg.DATASET.NUM_SHOTS = num_shots
     cfg.DATASET.SUBSAMPLE_CLASSES = subsample
     cfg.SEED = seed
-    random.seed(seed)
-    return DATASET_REGISTRY.get(reader)(cfg)
+    return cfg

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs Dassl.pytorch installed and ENPROMPT_COOP_DIR set to a CoOp checkout",
 )
 
-from tests.fake_data import make_dataset, read_dataset  # noqa: E402
+from tests.fake_data import make_dataset, read_dataset, reader_cfg  # noqa: E402
 
 # (config name, CoOp module) of readers compared; each covers one way of splitting
 COMPARED = [
@@ -67,12 +67,7 @@ def coop_readers():
 def _coop_dataset(module, reader, root, num_shots, seed, subsample):
     from dassl.config import get_cfg_default
 
-    cfg = get_cfg_default()
-    cfg.DATASET.ROOT = str(root)
-    cfg.DATASET.NAME = reader
-    cfg.DATASET.NUM_SHOTS = num_shots
-    cfg.DATASET.SUBSAMPLE_CLASSES = subsample
-    cfg.SEED = seed
+    cfg = reader_cfg(get_cfg_default(), root, reader, num_shots, seed, subsample)
     random.seed(seed)
     return getattr(module, reader)(cfg)
 

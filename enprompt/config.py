@@ -93,7 +93,8 @@ def add_enprompt_config(cfg):
 
     loader = _node(cfg, "DATALOADER")
     # Drop images that cannot be decoded (with a warning and a count) instead of
-    # stopping with an error naming the file; every image is decoded once at start
+    # stopping with an error naming the file; every image is decoded once at start.
+    # A class left without training images still stops the run, naming the class
     _default(loader, "SKIP_BAD_IMAGES", False)
     return cfg
 

@@ -3,18 +3,14 @@
 A CoOp-family ``train.py`` calls :func:`add_enprompt_config` in its
 ``extend_cfg``; the YAML files and the command line then only override keys.
 Symbols refer to docs/METHOD.md (D: joint embedding size, W: vision width,
-L: vision layers, n, J, r, lambda, eps as there).
+L: vision layers, n, J, r, lambda, eps as there). The sets of allowed values
+live in :mod:`enprompt.choices`; importing this module does not load PyTorch.
 """
 from yacs.config import CfgNode as CN
 
-from enprompt.model.ot_loss import OT_SOLVERS
-from enprompt.model.precision import PRECISIONS
-from enprompt.templates import TEMPLATE_MODES
+from enprompt.choices import check_choice, invalid_value
 
 __all__ = [
-    "PRECISIONS",
-    "TEMPLATE_MODES",
-    "OT_SOLVERS",
     "MIN_OT_EPS",
     "add_enprompt_config",
     "check_enprompt_cfg",
@@ -97,18 +93,14 @@ def add_enprompt_config(cfg):
 
     loader = _node(cfg, "DATALOADER")
     # Drop images that cannot be decoded (with a warning and a count) instead of
-    # stopping with an error naming the file; every image is decoded once at start
+    # stopping with an error naming the file; every image is decoded once at start.
+    # A class left without training images still stops the run, naming the class
     _default(loader, "SKIP_BAD_IMAGES", False)
     return cfg
 
 
 def _fail(key, value, expected, prefix="TRAINER.ENPROMPT."):
-    raise ValueError(f"{prefix}{key} = {value!r} is invalid: {expected}")
-
-
-def _check_choice(key, value, allowed, prefix="TRAINER.ENPROMPT."):
-    if value not in allowed:
-        _fail(key, value, f"allowed values are {list(allowed)}", prefix)
+    raise invalid_value(prefix + key, value, expected)
 
 
 def _check_int(key, value, minimum, prefix="TRAINER.ENPROMPT."):
@@ -121,11 +113,6 @@ def _check_number(key, value, minimum, strict=False, prefix="TRAINER.ENPROMPT.")
     ok = ok and (value > minimum if strict else value >= minimum)
     if not ok:
         _fail(key, value, f"expected a number {'>' if strict else '>='} {minimum}", prefix)
-
-
-SUBSAMPLE_CHOICES = ("all", "base", "new")
-FINAL_MODEL_CHOICES = ("last_step", "best_val")
-TEST_SPLIT_CHOICES = ("test", "val")
 
 
 def check_common_cfg(cfg):
@@ -145,10 +132,9 @@ def check_common_cfg(cfg):
     _check_int("DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, 0, prefix="")
     _check_int("TRAIN.PRINT_FREQ", cfg.TRAIN.PRINT_FREQ, 1, prefix="")
     _check_int("DATASET.NUM_SHOTS", cfg.DATASET.NUM_SHOTS, -1, prefix="")
-    _check_choice("DATASET.SUBSAMPLE_CLASSES", cfg.DATASET.SUBSAMPLE_CLASSES,
-                  SUBSAMPLE_CHOICES, prefix="")
-    _check_choice("TEST.FINAL_MODEL", cfg.TEST.FINAL_MODEL, FINAL_MODEL_CHOICES, prefix="")
-    _check_choice("TEST.SPLIT", cfg.TEST.SPLIT, TEST_SPLIT_CHOICES, prefix="")
+    check_choice("DATASET.SUBSAMPLE_CLASSES", cfg.DATASET.SUBSAMPLE_CLASSES)
+    check_choice("TEST.FINAL_MODEL", cfg.TEST.FINAL_MODEL)
+    check_choice("TEST.SPLIT", cfg.TEST.SPLIT)
     size = tuple(cfg.INPUT.SIZE)
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
         _fail("INPUT.SIZE", size, "expected two positive integers (height, width)", prefix="")
@@ -168,9 +154,9 @@ def check_enprompt_cfg(cfg, clip_model=None):
     """
     check_common_cfg(cfg)
     ep = cfg.TRAINER.ENPROMPT
-    _check_choice("PREC", ep.PREC, PRECISIONS)
-    _check_choice("TEMPLATES", ep.TEMPLATES, TEMPLATE_MODES)
-    _check_choice("OT.SOLVER", ep.OT.SOLVER, OT_SOLVERS)
+    check_choice("TRAINER.ENPROMPT.PREC", ep.PREC)
+    check_choice("TRAINER.ENPROMPT.TEMPLATES", ep.TEMPLATES)
+    check_choice("TRAINER.ENPROMPT.OT.SOLVER", ep.OT.SOLVER)
     _check_int("N_CTX_VISION", ep.N_CTX_VISION, 0)
     _check_int("PROMPT_DEPTH_VISION", ep.PROMPT_DEPTH_VISION, 0)
     _check_int("ENLA.REDUCTION", ep.ENLA.REDUCTION, 1)

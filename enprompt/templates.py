@@ -13,6 +13,7 @@ PromptSRC.
   except ``ImageNet``, the custom one (8 templates), as CoOp's
   ``ZeroshotCLIP2`` does. Features are averaged after L2 normalisation.
 """
+from enprompt.choices import TEMPLATE_MODES, check_choice
 
 __all__ = [
     "CUSTOM_TEMPLATES",
@@ -136,8 +137,6 @@ IMAGENET_TEMPLATES_SELECT = [
     "a photo of the small {}.",
 ]
 
-# Allowed values of TRAINER.ENPROMPT.TEMPLATES.
-TEMPLATE_MODES = ("custom", "ensemble")
 
 
 def get_templates(dataset_name, mode="custom"):
@@ -156,11 +155,7 @@ def get_templates(dataset_name, mode="custom"):
     Raises:
         ValueError: unknown mode or dataset name.
     """
-    if mode not in TEMPLATE_MODES:
-        raise ValueError(
-            f"TRAINER.ENPROMPT.TEMPLATES = {mode!r} is not supported; "
-            f"allowed: {list(TEMPLATE_MODES)}"
-        )
+    check_choice("TRAINER.ENPROMPT.TEMPLATES", mode)
     if dataset_name not in CUSTOM_TEMPLATES:
         raise ValueError(
             f"No hand-crafted template for DATASET.NAME = {dataset_name!r}; "

@@ -268,7 +268,7 @@ def test_empty_class_list_after_subsampling_is_a_clear_error(tmp_path):
 
 def test_unknown_subsample_value_is_rejected(tmp_path):
     make_dtd(str(tmp_path), n_classes=2, n_per_class=5)
-    with pytest.raises(ValueError, match=r"SUBSAMPLE_CLASSES must be one of \['all', 'base', 'new'\]"):
+    with pytest.raises(ValueError, match=r"SUBSAMPLE_CLASSES = 'novel' is invalid.*\['all', 'base', 'new'\]"):
         read_dataset(tmp_path, "DescribableTextures", subsample="novel")
 
 

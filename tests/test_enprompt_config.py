@@ -1,10 +1,18 @@
 """TRAINER.ENPROMPT keys: defaults, idempotence, and the checks' messages."""
+import os.path as osp
+import re
+import subprocess
+import sys
+
 import pytest
 from yacs.config import CfgNode as CN
 
+from enprompt.choices import CHOICES
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
 from enprompt.dassl import get_cfg_default
 from enprompt.model import cast_clip_weights
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 DEFAULTS = {
     "N_CTX_VISION": 4,
@@ -105,3 +113,53 @@ def test_checks_against_the_loaded_backbone(tiny_clip):
         check_enprompt_cfg(make_cfg("INPUT.SIZE", "(336, 336)"), clip_model)
     with pytest.raises(ValueError, match="ENLA.REDUCTION = 128.*D = 64"):
         check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.ENLA.REDUCTION", 128), clip_model)
+
+
+def test_importing_the_config_loads_neither_torch_nor_clip():
+    # A fresh interpreter: in this one the other tests have imported torch long ago.
+    code = (
+        "import sys, enprompt.config; "
+        "loaded = [m for m in ('torch', 'clip') if m in sys.modules]; "
+        "assert not loaded, f'import enprompt.config loaded {loaded}'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def _zeroshot_check_cfg(prec):
+    from trainers.zsclip import ZeroshotCLIP
+
+    cfg = make_cfg()
+    cfg.TRAINER.ENPROMPT.PREC = prec
+    ZeroshotCLIP.check_cfg(None, cfg)
+
+
+def _subsample(value):
+    from enprompt.data.subsample import subsample_classes
+
+    subsample_classes([], subsample=value)
+
+
+def _checkers():
+    from enprompt.model import OTAlignmentLoss, resolve_precision
+    from enprompt.templates import get_templates
+
+    return [
+        ("TRAINER.ENPROMPT.PREC", lambda v: check_enprompt_cfg(make_cfg("TRAINER.ENPROMPT.PREC", v))),
+        ("TRAINER.ENPROMPT.PREC", lambda v: resolve_precision(v, "cpu")),
+        ("TRAINER.ENPROMPT.PREC", lambda v: cast_clip_weights(None, v)),
+        ("TRAINER.ENPROMPT.PREC", _zeroshot_check_cfg),
+        ("TRAINER.ENPROMPT.TEMPLATES", lambda v: get_templates("DescribableTextures", v)),
+        ("TRAINER.ENPROMPT.OT.SOLVER", lambda v: OTAlignmentLoss(solver=v)),
+        ("DATASET.SUBSAMPLE_CLASSES", lambda v: check_enprompt_cfg(make_cfg("DATASET.SUBSAMPLE_CLASSES", v))),
+        ("DATASET.SUBSAMPLE_CLASSES", _subsample),
+        ("TEST.FINAL_MODEL", lambda v: check_enprompt_cfg(make_cfg("TEST.FINAL_MODEL", v))),
+        ("TEST.SPLIT", lambda v: check_enprompt_cfg(make_cfg("TEST.SPLIT", v))),
+    ]
+
+
+def test_every_checker_of_a_choice_uses_the_one_set_and_message():
+    for key, checker in _checkers():
+        expected = f"{key} = 'bogus' is invalid: allowed values are {list(CHOICES[key])}"
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            checker("bogus")

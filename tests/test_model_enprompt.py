@@ -10,7 +10,13 @@ import torch.nn.functional as F
 
 from enprompt.config import add_enprompt_config
 from enprompt.dassl import get_cfg_default, save_checkpoint
-from enprompt.model import EnPromptLearner, build_enprompt_model, cast_clip_weights
+from enprompt.model import (
+    EnPromptLearner,
+    ZeroshotCLIPClassifier,
+    autocast_for,
+    build_enprompt_model,
+    cast_clip_weights,
+)
 from enprompt.tiny_clip import build_random_clip
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -144,7 +150,7 @@ def test_eval_computes_the_text_side_once_per_test_run(tiny_clip):
         first = [model(_images(2, seed=i)) for i in range(4)]
     assert len(runs) == 1
     # cached and fresh results agree
-    model._eval_cache = None
+    model._eval_cache.clear()
     with torch.no_grad():
         assert torch.equal(model(_images(2, seed=3)), first[3])
     assert len(runs) == 2
@@ -175,6 +181,100 @@ def test_eval_computes_the_text_side_once_per_test_run(tiny_clip):
         model.prompt_learner.visual_prompts.add_(1.0)
         model(_images(2))
     assert len(runs) == 7
+
+
+def _move_off_init(learner):
+    # W2 and B_j start at zero, where EnLa and G_j(s) are exact in any dtype; move every
+    # parameter as training would.
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for p in learner.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def _fresh_logits(model, images):
+    # The text side is only cached under no_grad: with grad enabled it is recomputed.
+    with torch.enable_grad():
+        return model(images).detach()
+
+
+def _scale_prompts_through_data(model):
+    model.prompt_learner.visual_prompts.data.mul_(2.0)  # .data writes bypass the version counter
+
+
+def _perturb_text_features_in_place(model):
+    noise = torch.randn(model.text_features.shape, generator=torch.Generator().manual_seed(5))
+    model.text_features.add_(0.5 * noise)  # same tensor, same storage
+
+
+@pytest.mark.parametrize("change", [_scale_prompts_through_data, _perturb_text_features_in_place])
+def test_eval_text_side_follows_in_place_changes_of_its_inputs(tiny_clip, change):
+    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model.prompt_learner.eval()
+    images = _images(2)
+    with torch.no_grad():
+        before = model(images)  # computes and keeps the text side
+        change(model)
+        after = model(images)
+    assert not torch.allclose(after, before)
+    assert torch.equal(after, _fresh_logits(model, images))
+
+
+@pytest.mark.parametrize("first,then", [(torch.bfloat16, None), (None, torch.bfloat16),
+                                        (torch.float16, torch.bfloat16)])
+def test_eval_text_side_follows_the_autocast_dtype(tiny_clip, first, then):
+    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    _move_off_init(model.prompt_learner)
+    model.prompt_learner.eval()
+    images = _images(2)
+
+    def under(dtype):
+        return torch.autocast("cpu", dtype=dtype) if dtype else torch.autocast("cpu", enabled=False)
+
+    with torch.no_grad(), under(first):
+        model(images)  # text side computed under `first`
+    with torch.no_grad(), under(then):
+        served = model(images)
+    with under(then):
+        assert torch.equal(served, _fresh_logits(model, images))
+
+
+def _outputs_of(module):
+    seen = []
+    module.register_forward_hook(lambda mod, args, out: seen.append(out))
+    return seen
+
+
+def _fp32_reference_logits(image_features, class_features, logit_scale):
+    v = F.normalize(image_features.float(), dim=-1)
+    w = F.normalize(class_features.float(), dim=-1)
+    return logit_scale.float().exp() * v @ w.t()
+
+
+@pytest.mark.parametrize("prec", ["amp", "bf16"])
+def test_logits_and_cross_entropy_are_float32_under_autocast(tiny_clip, prec):
+    model = build_enprompt_model(make_cfg(), cast_clip_weights(tiny_clip, prec), BASE)
+    _move_off_init(model.prompt_learner)
+    image_features, text_side = _outputs_of(model.image_encoder), _outputs_of(model.prompt_learner)
+    labels = torch.tensor([0, 2])
+    with autocast_for(prec, "cpu"):
+        out = model(_images(2), labels)
+    (v,), ((w, _),) = image_features, text_side
+    assert v.dtype == (torch.float16 if prec == "amp" else torch.bfloat16)  # the tower's precision
+    expected = _fp32_reference_logits(v, w, model.logit_scale)
+    assert out["logits"].dtype == torch.float32 and out["loss_ce"].dtype == torch.float32
+    assert torch.equal(out["logits"], expected)
+    assert torch.equal(out["loss_ce"], F.cross_entropy(expected, labels))
+
+
+@pytest.mark.parametrize("prec", ["amp", "bf16"])
+def test_zero_shot_logits_are_float32_under_autocast(tiny_clip, prec):
+    model = ZeroshotCLIPClassifier(cast_clip_weights(tiny_clip, prec), BASE, ["a photo of a {}."])
+    image_features = _outputs_of(model.visual)
+    with torch.no_grad(), autocast_for(prec, "cpu"):
+        logits = model(_images(2))
+    assert logits.dtype == torch.float32
+    assert torch.equal(logits, _fp32_reference_logits(image_features[0], model.text_features, model.logit_scale))
 
 
 def test_base_checkpoint_loads_into_a_new_class_model(tiny_clip):

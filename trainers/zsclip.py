@@ -9,10 +9,10 @@ Evaluation only: ``python train.py ... --trainer ZeroshotCLIP --eval-only``
 ``TRAINER.ENPROMPT.CLIP_WEIGHTS`` / the CLIP cache, the same for every
 trainer of this project, and ``TRAINER.ENPROMPT.PREC`` sets the precision.
 """
+from enprompt.choices import check_choice
 from enprompt.clip_loader import load_clip_for_run
 from enprompt.dassl import TRAINER_REGISTRY, TrainerX
 from enprompt.model import ZeroshotCLIPClassifier, autocast_for
-from enprompt.model.precision import PRECISIONS
 from enprompt.templates import get_templates
 
 __all__ = ["ZeroshotCLIP", "ZeroshotCLIP2"]
@@ -25,11 +25,7 @@ class ZeroshotCLIP(TrainerX):
     template_mode = "custom"
 
     def check_cfg(self, cfg):
-        prec = cfg.TRAINER.ENPROMPT.PREC
-        if prec not in PRECISIONS:
-            raise ValueError(
-                f"TRAINER.ENPROMPT.PREC = {prec!r} is not supported; allowed: {list(PRECISIONS)}"
-            )
+        check_choice("TRAINER.ENPROMPT.PREC", cfg.TRAINER.ENPROMPT.PREC)
 
     def build_model(self):
         cfg = self.cfg

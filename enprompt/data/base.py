@@ -78,7 +78,7 @@ class ReaderMixin:
         """``lists`` without undecodable images when ``DATALOADER.SKIP_BAD_IMAGES``."""
         if not cfg.DATALOADER.get("SKIP_BAD_IMAGES", False):
             return lists
-        return drop_unreadable_images(lists, names)
+        return drop_unreadable_images(lists, names, dataset=self.layout.reader, docs=self.layout.docs)
 
     def datums(self, records, source):
         """``Datum`` objects for ``(impath, label, classname)`` records read from

@@ -1,11 +1,10 @@
 """Base-to-new class split (CoOp's ``OxfordPets.subsample_classes``)."""
 import math
 
+from enprompt.choices import SUBSAMPLE_CHOICES, check_choice
 from enprompt.dassl import Datum
 
 __all__ = ["SUBSAMPLE_CHOICES", "subsample_classes", "base_new_labels"]
-
-SUBSAMPLE_CHOICES = ("all", "base", "new")
 
 
 def base_new_labels(labels, subsample):
@@ -35,11 +34,7 @@ def subsample_classes(*lists, subsample="all"):
         ValueError: ``subsample`` is not one of ``SUBSAMPLE_CHOICES``, or no
             class is left (e.g. ``"new"`` on a one-class list).
     """
-    if subsample not in SUBSAMPLE_CHOICES:
-        raise ValueError(
-            f"DATASET.SUBSAMPLE_CLASSES must be one of {list(SUBSAMPLE_CHOICES)}, "
-            f"got {subsample!r}"
-        )
+    check_choice("DATASET.SUBSAMPLE_CLASSES", subsample)
     if subsample == "all":
         return lists
 

@@ -7,6 +7,7 @@
 ``prompted_vision``    deep visual prompting of CLIP's ViT (step 4)
 ``prompt_learner``     the learnable part: EnLa, ``P_j``, ``G_j``
 ``ot_loss``            Sinkhorn and the OT alignment loss (step 6)
+``logits``             CLIP's scaled cosine logits, fp32 under every precision (step 5)
 ``enprompt_clip``      the model joining them (step 5, 7)
 ``zeroshot``           zero-shot CLIP classifier (baselines)
 ``precision``          fp16 / fp32 / amp / bf16 handling (step 9)
@@ -16,8 +17,9 @@
 from .build import build_enprompt_model
 from .enla import ExternalLayer
 from .enprompt_clip import EnPromptCLIP
+from .logits import clip_logits
 from .ot_loss import OTAlignmentLoss, cosine_cost, sinkhorn, sinkhorn_cost
-from .precision import PRECISIONS, autocast_for, cast_clip_weights, resolve_precision
+from .precision import PRECISIONS, autocast_for, autocast_off, cast_clip_weights, resolve_precision
 from .prompt_learner import EnPromptLearner
 from .prompted_vision import PromptedVisionEncoder
 from .strengthening import StrengtheningProjection, strengthening_feature
@@ -28,6 +30,7 @@ __all__ = [
     "build_enprompt_model",
     "ExternalLayer",
     "EnPromptCLIP",
+    "clip_logits",
     "EnPromptLearner",
     "OTAlignmentLoss",
     "cosine_cost",
@@ -35,6 +38,7 @@ __all__ = [
     "sinkhorn_cost",
     "PRECISIONS",
     "autocast_for",
+    "autocast_off",
     "cast_clip_weights",
     "resolve_precision",
     "PromptedVisionEncoder",

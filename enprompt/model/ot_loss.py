@@ -27,10 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["OT_SOLVERS", "cosine_cost", "sinkhorn", "sinkhorn_cost", "OTAlignmentLoss"]
+from enprompt.choices import OT_SOLVERS, check_choice
 
-# Allowed values of TRAINER.ENPROMPT.OT.SOLVER.
-OT_SOLVERS = ("sinkhorn", "pot")
+from .precision import autocast_off
+
+__all__ = ["OT_SOLVERS", "cosine_cost", "sinkhorn", "sinkhorn_cost", "OTAlignmentLoss"]
 
 
 def cosine_cost(x, y):
@@ -181,8 +182,7 @@ class OTAlignmentLoss(nn.Module):
 
     def __init__(self, eps=0.1, n_iters=100, solver="sinkhorn"):
         super().__init__()
-        if solver not in OT_SOLVERS:
-            raise ValueError(f"OT solver {solver!r} is not supported; allowed: {list(OT_SOLVERS)}")
+        check_choice("TRAINER.ENPROMPT.OT.SOLVER", solver)
         if eps <= 0:
             raise ValueError(f"OT eps must be > 0, got {eps}")
         if n_iters < 1:
@@ -192,7 +192,7 @@ class OTAlignmentLoss(nn.Module):
         self.solver = solver
 
     def forward(self, image_features, text_features):
-        with torch.autocast(device_type=image_features.device.type, enabled=False):
+        with autocast_off(image_features.device.type):
             cost = cosine_cost(image_features, text_features)  # [B, B], float32
             a = torch.full((cost.shape[0],), 1.0 / cost.shape[0], dtype=cost.dtype, device=cost.device)
             b = torch.full((cost.shape[1],), 1.0 / cost.shape[1], dtype=cost.dtype, device=cost.device)

@@ -12,21 +12,24 @@
   under ``torch.autocast`` (bfloat16).
 
 Learnable parameters are never cast: they stay float32 and are cast where
-they are injected into the tower.
+they are injected into the tower. The logits, the cross-entropy and the OT
+loss are computed in float32 whatever the precision (:func:`autocast_off`).
 """
 import contextlib
 
 import torch
 import torch.nn as nn
 
+from enprompt.choices import PRECISIONS, check_choice
+
 __all__ = [
     "PRECISIONS",
     "resolve_precision",
     "cast_clip_weights",
     "autocast_for",
+    "autocast_off",
+    "autocast_state",
 ]
-
-PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 
 
 def resolve_precision(prec, device):
@@ -41,8 +44,7 @@ def resolve_precision(prec, device):
     Returns:
         str: the effective precision.
     """
-    if prec not in PRECISIONS:
-        raise ValueError(f"TRAINER.ENPROMPT.PREC = {prec!r} is not supported; allowed: {list(PRECISIONS)}")
+    check_choice("TRAINER.ENPROMPT.PREC", prec)
     device = torch.device(device)
     if prec == "fp16" and device.type == "cpu":
         print(
@@ -83,8 +85,7 @@ def cast_clip_weights(clip_model, prec):
     Returns:
         The same ``clip_model``.
     """
-    if prec not in PRECISIONS:
-        raise ValueError(f"TRAINER.ENPROMPT.PREC = {prec!r} is not supported; allowed: {list(PRECISIONS)}")
+    check_choice("TRAINER.ENPROMPT.PREC", prec)
     if prec == "fp16":
         return clip_model
     clip_model.float()
@@ -104,3 +105,24 @@ def autocast_for(prec, device):
     if prec == "bf16":
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def autocast_off(device_type):
+    """Context manager that disables autocast on ``device_type`` (e.g. ``"cuda"``).
+
+    For the parts computed in float32 under every precision: autocast would
+    recast their matrix products to float16 / bfloat16.
+    """
+    return torch.autocast(device_type=device_type, enabled=False)
+
+
+def autocast_state(device_type):
+    """``(enabled, dtype)`` of autocast on ``device_type`` at this point.
+
+    Works across PyTorch versions (``torch.get_autocast_dtype`` is 2.4+).
+    """
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    if device_type == "cpu":
+        return torch.is_autocast_cpu_enabled(), torch.get_autocast_cpu_dtype()
+    return torch.is_autocast_enabled(), torch.get_autocast_gpu_dtype()

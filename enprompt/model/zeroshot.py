@@ -6,8 +6,8 @@ ensemble), i.e. CoOp's zero-shot CLIP.
 """
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from .logits import clip_logits
 from .text_features import ClassTextFeatures
 
 __all__ = ["ZeroshotCLIPClassifier"]
@@ -26,7 +26,7 @@ class ZeroshotCLIPClassifier(nn.Module):
 
     Shape:
         - Input: images [B, 3, H, W].
-        - Output: logits [B, C], float32.
+        - Output: logits [B, C], float32 under every precision.
     """
 
     def __init__(self, clip_model, classnames, templates, device=None):
@@ -47,5 +47,4 @@ class ZeroshotCLIPClassifier(nn.Module):
 
     def forward(self, images):
         image_features = self.visual(images.type(self.visual.conv1.weight.dtype))  # [B, D]
-        image_features = F.normalize(image_features.float(), dim=-1)
-        return self.logit_scale.exp() * image_features @ self.text_features.t()
+        return clip_logits(image_features, self.text_features, self.logit_scale)

@@ -1,6 +1,9 @@
 """CLIP weight loading: formats, cache, download, and every failure message."""
+import contextlib
 import hashlib
+import importlib
 import os
+import sys
 import urllib.error
 
 import clip
@@ -201,22 +204,125 @@ def test_cache_file_with_wrong_checksum_is_replaced(monkeypatch, tmp_path, fake_
     assert (cache / "ViT-B-16.pt").read_bytes() == fake_url.read_bytes()
 
 
-def test_vendored_build_model_with_design_details(monkeypatch, tiny_clip_path):
-    """MaPLe / PromptSRC ship clip.build_model(state_dict, design_details)."""
-    real_build_model = clip.model.build_model
-    received = {}
+# The vendored clip/ of MaPLe and PromptSRC, reduced to what matters to the
+# loader: build_model(state_dict, design_details) and a CLIP whose image
+# encoder gets learnable prompt tokens when design_details asks for them.
+# It wraps the clip package's CLIP (imported from its file under a private
+# name, since the stand-in shadows the package itself).
+_VENDORED_MODEL_PY = """
+import importlib.util
 
-    def vendored_build_model(state_dict, design_details):
-        received.update(design_details)
-        return real_build_model(state_dict)
+import torch
+from torch import nn
 
-    monkeypatch.setattr(clip.model, "build_model", vendored_build_model)
-    model = load_clip("ViT-B/16", tiny_clip_path)
-    assert received == {
-        "trainer": "CoOp",
-        "vision_depth": 0,
-        "language_depth": 0,
-        "vision_ctx": 0,
-        "language_ctx": 0,
-    }
-    assert model.visual.conv1.weight.dtype == torch.float16
+_spec = importlib.util.spec_from_file_location("_pip_clip_model", {pip_model_file!r})
+_pip = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_pip)
+convert_weights = _pip.convert_weights
+
+
+class CLIP(_pip.CLIP):
+    def __init__(self, embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size,
+                 context_length, vocab_size, transformer_width, transformer_heads, transformer_layers,
+                 design_details):
+        super().__init__(embed_dim, image_resolution, vision_layers, vision_width, vision_patch_size,
+                         context_length, vocab_size, transformer_width, transformer_heads,
+                         transformer_layers)
+        self.design_details = dict(design_details)
+        n_ctx = design_details["vision_ctx"] if design_details["vision_depth"] > 0 else 0
+        if design_details["trainer"] != "CoOp" and n_ctx > 0:
+            # shallow visual prompts, appended to the tokens entering layer 1
+            self.visual.VPT = nn.Parameter(torch.randn(n_ctx, vision_width) * vision_width ** -0.5)
+            self.visual.ln_pre.register_forward_hook(self._append_prompts)
+
+    def _append_prompts(self, module, inputs, x):
+        prompts = self.visual.VPT.to(x.dtype).expand(x.shape[0], -1, -1)
+        return torch.cat([x, prompts], dim=1)
+
+
+def _count_layers(state_dict, prefix):
+    return len({{k.split(".")[len(prefix.split("."))] for k in state_dict if k.startswith(prefix + ".")}})
+
+
+def build_model(state_dict: dict, design_details):
+    patch = state_dict["visual.conv1.weight"].shape[-1]
+    grid = round((state_dict["visual.positional_embedding"].shape[0] - 1) ** 0.5)
+    text_width = state_dict["ln_final.weight"].shape[0]
+    model = CLIP(
+        state_dict["text_projection"].shape[1], patch * grid,
+        _count_layers(state_dict, "visual.transformer.resblocks"),
+        state_dict["visual.conv1.weight"].shape[0], patch,
+        state_dict["positional_embedding"].shape[0], state_dict["token_embedding.weight"].shape[0],
+        text_width, text_width // 64, _count_layers(state_dict, "transformer.resblocks"),
+        design_details,
+    )
+    for key in ("input_resolution", "context_length", "vocab_size"):
+        state_dict.pop(key, None)
+    convert_weights(model)
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    assert not unexpected and all(k == "visual.VPT" for k in missing), (missing, unexpected)
+    return model.eval()
+"""
+
+
+def _write_vendored_clip(folder):
+    """Write the stand-in package ``folder/clip`` and return ``folder``."""
+    package = folder / "clip"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .clip import *  # noqa: F401,F403\n")
+    (package / "clip.py").write_text(
+        "from .model import build_model  # noqa: F401\n"
+        "_MODELS = {}  # no URLs: the weights are a local file\n"
+    )
+    (package / "model.py").write_text(_VENDORED_MODEL_PY.format(pip_model_file=clip.model.__file__))
+    return str(folder)
+
+
+@contextlib.contextmanager
+def _clip_package_from(folder):
+    """Let ``import clip`` find the package in ``folder`` (as in a MaPLe checkout,
+    whose root holds ``clip/``), then give back the clip package of the session."""
+    saved = {name: module for name, module in sys.modules.items() if name == "clip" or name.startswith("clip.")}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, folder)
+    try:
+        yield importlib.import_module("clip")
+    finally:
+        sys.path.remove(folder)
+        for name in [n for n in sys.modules if n == "clip" or n.startswith("clip.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+PLAIN_DESIGN_DETAILS = {"trainer": "CoOp", "vision_depth": 0, "language_depth": 0, "vision_ctx": 0, "language_ctx": 0}
+
+
+def test_vendored_clip_with_design_details_builds_the_plain_clip(tmp_path, tiny_clip_path):
+    """In MaPLe / PromptSRC checkouts ``import clip`` is their vendored copy,
+    whose ``build_model(state_dict, design_details)`` needs the design; the
+    loader asks it for the plain CLIP and gets the same model as with the
+    clip package."""
+    plain = load_clip("ViT-B/16", tiny_clip_path)
+    images = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0)).half()
+    text = clip.tokenize(["banded texture.", "a photo of a bumpy texture."])
+
+    with _clip_package_from(_write_vendored_clip(tmp_path / "maple")) as vendored:
+        assert vendored is not clip and vendored.model.__file__.startswith(str(tmp_path))
+        model = load_clip("ViT-B/16", tiny_clip_path)
+        # Control: the same stand-in asked for prompts gives another model, so
+        # the equalities below would catch a loader passing a prompted design.
+        prompted = vendored.model.build_model(
+            torch.load(tiny_clip_path, weights_only=True),
+            dict(PLAIN_DESIGN_DETAILS, trainer="IVLP", vision_depth=1, vision_ctx=2),
+        )
+    assert sys.modules["clip"] is clip and sys.modules["clip.model"] is clip.model  # session's package back
+
+    assert isinstance(model, vendored.model.CLIP) and not model.training
+    assert model.design_details == PLAIN_DESIGN_DETAILS
+    _assert_same_weights(model, plain)  # same keys, values and native fp16 layout
+    with torch.no_grad():
+        assert torch.equal(model.encode_image(images), plain.encode_image(images))
+        assert torch.equal(model.encode_text(text), plain.encode_text(text))
+        assert "visual.VPT" in prompted.state_dict()
+        assert not torch.allclose(prompted.encode_image(images), plain.encode_image(images))

@@ -10,11 +10,14 @@ import re
 import subprocess
 import sys
 
+import clip
 import pytest
 import torch
+import torch.nn.functional as F
 
 import enprompt.model.text_features as text_features_module
 import train
+from enprompt.clip_loader import load_clip
 from enprompt.dassl import build_trainer, set_random_seed
 from tests.fake_data import make_dtd
 
@@ -45,9 +48,11 @@ def _argv(root, clip_path, output_dir, *opts, trainer="EnPrompt", extra=()):
     ]
 
 
-def make_trainer(root, clip_path, output_dir, *opts, trainer="EnPrompt"):
+def make_trainer(root, clip_path, output_dir, *opts, trainer="EnPrompt", extra=()):
     """Build a trainer the way train.py does (same merge order), in-process."""
-    args = train.build_parser().parse_args(_argv(root, clip_path, output_dir, *opts, trainer=trainer))
+    args = train.build_parser().parse_args(
+        _argv(root, clip_path, output_dir, *opts, trainer=trainer, extra=extra)
+    )
     cfg = train.setup_cfg(args)
     set_random_seed(cfg.SEED)
     return build_trainer(cfg)
@@ -208,13 +213,32 @@ def test_fp16_falls_back_to_fp32_on_cpu_with_one_warning(dtd_root, tiny_clip_pat
 # ---------------------------------------------------------------- load_model
 
 
+TRAINED_OPTS = ("OPTIM.MAX_EPOCH", 2, "TRAINER.ENPROMPT.PREC", "fp32", "DATASET.SUBSAMPLE_CLASSES", "base")
+
+
 @pytest.fixture(scope="module")
 def trained_dir(dtd_root, tiny_clip_path, tmp_path_factory):
+    """An uninterrupted 2-epoch base-class run: (output dir, learned weights)."""
     out = str(tmp_path_factory.mktemp("trained"))
-    trainer = make_trainer(dtd_root, tiny_clip_path, out, "OPTIM.MAX_EPOCH", 2, "TRAINER.ENPROMPT.PREC", "fp32",
-                           "DATASET.SUBSAMPLE_CLASSES", "base")
+    trainer = make_trainer(dtd_root, tiny_clip_path, out, *TRAINED_OPTS)
     trainer.train()
     return out, {k: v.clone() for k, v in trainer.model.prompt_learner.state_dict().items()}
+
+
+def _test_logits_and_labels(trainer):
+    """The model's logits on every test image, and the labels, in loader order."""
+    trainer.set_model_mode("eval")
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in trainer.test_loader:
+            logits.append(trainer.model_inference(batch["img"]))
+            labels.append(batch["label"])
+    return torch.cat(logits), torch.cat(labels)
+
+
+def _accuracy_of(logits, labels):
+    """Top-1 accuracy in percent, counted from the predictions."""
+    return 100.0 * (logits.argmax(dim=1) == labels).sum().item() / len(labels)
 
 
 def test_load_base_checkpoint_into_new_classes(dtd_root, tiny_clip_path, tmp_path, trained_dir, capsys):
@@ -222,18 +246,35 @@ def test_load_base_checkpoint_into_new_classes(dtd_root, tiny_clip_path, tmp_pat
     trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
                            "DATASET.SUBSAMPLE_CLASSES", "new")
     assert trainer.model.classnames == ["bubbly", "bumpy", "chequered"]
+    trainer.test()  # evaluate the untrained model first: nothing of it may survive the load
     trainer.load_model(out, epoch=2)
     path = osp.join(out, "prompt_learner", "model.pth.tar-2")
     assert f'Loading weights to prompt_learner from "{path}" (epoch = 2)' in capsys.readouterr().out
     for k, v in trainer.model.prompt_learner.state_dict().items():
         assert torch.equal(v, trained_state[k]), k
-    assert 0.0 <= trainer.test() <= 100.0
+    accuracy = trainer.test()
+
+    # Reference: a model built for the new classes that never evaluated
+    # anything, with the checkpoint's weights put in by hand.
+    reference = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
+                             "DATASET.SUBSAMPLE_CLASSES", "new")
+    reference.model.prompt_learner.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
+    expected_logits, labels = _test_logits_and_labels(reference)
+    logits, same_labels = _test_logits_and_labels(trainer)
+    assert torch.equal(labels, same_labels) and len(labels) == 9  # 3 new classes x 3 test images
+    assert logits.shape == (9, 3)
+    torch.testing.assert_close(logits, expected_logits, rtol=0, atol=1e-5)
+    assert accuracy == pytest.approx(_accuracy_of(expected_logits, labels), abs=1e-9)
 
 
-def test_load_model_errors(dtd_root, tiny_clip_path, tmp_path, trained_dir):
+def test_load_model_errors(dtd_root, tiny_clip_path, tmp_path, trained_dir, capsys):
     out, _ = trained_dir
     trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
-    trainer.load_model("")  # nothing to load: allowed (zero-shot style evaluation)
+    untouched = _learnable_snapshot(trainer)
+    capsys.readouterr()
+    trainer.load_model("")  # nothing to load: allowed (zero-shot style evaluation), and said so
+    assert "load_model() is skipped" in capsys.readouterr().out
+    assert all(torch.equal(v, untouched[k]) for k, v in trainer.model.prompt_learner.state_dict().items())
     with pytest.raises(FileNotFoundError, match="does not exist"):
         trainer.load_model(str(tmp_path / "missing"), epoch=2)
     empty = tmp_path / "empty_run"
@@ -254,18 +295,172 @@ def test_load_model_errors(dtd_root, tiny_clip_path, tmp_path, trained_dir):
     assert all(torch.equal(after[k], before[k]) for k in before)  # nothing half-loaded
 
 
+# ---------------------------------------------------------------- resume and best-val
+
+
+class _Killed(Exception):
+    """Stands for the job being killed right after an epoch's checkpoint."""
+
+
+def _assert_same(expected, got, where="checkpoint"):
+    """Recursive equality of checkpoint contents; tensors bit for bit."""
+    if torch.is_tensor(expected):
+        assert torch.is_tensor(got) and torch.equal(expected, got), where
+    elif isinstance(expected, dict):
+        assert set(expected) == set(got), where
+        for key in expected:
+            _assert_same(expected[key], got[key], f"{where}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        assert len(expected) == len(got), where
+        for i, (a, b) in enumerate(zip(expected, got)):
+            _assert_same(a, b, f"{where}[{i}]")
+    else:
+        assert expected == got, where
+
+
+def test_resume_from_another_folder_gives_the_uninterrupted_result(
+    dtd_root, tiny_clip_path, tmp_path, trained_dir, capsys
+):
+    """``--resume DIR`` continues the run whose checkpoints are in DIR and
+    writes to another ``--output-dir``; the result is the uninterrupted run's."""
+    reference_dir, _ = trained_dir
+    first_job = str(tmp_path / "first_job")
+    killed = make_trainer(dtd_root, tiny_clip_path, first_job, *TRAINED_OPTS)
+    finish_epoch = killed.after_epoch
+
+    def finish_epoch_then_die():
+        finish_epoch()
+        raise _Killed
+
+    killed.after_epoch = finish_epoch_then_die
+    with pytest.raises(_Killed):
+        killed.train()
+    killed.close_writer()
+    first_folder = osp.join(first_job, "prompt_learner")
+    assert sorted(os.listdir(first_folder)) == ["checkpoint", "model.pth.tar-1"]
+    first_files = {name: open(osp.join(first_folder, name), "rb").read() for name in os.listdir(first_folder)}
+
+    second_job = str(tmp_path / "second_job")
+    capsys.readouterr()
+    resumed = make_trainer(dtd_root, tiny_clip_path, second_job, *TRAINED_OPTS, extra=["--resume", first_job])
+    assert resumed.cfg.RESUME == first_job and resumed.cfg.OUTPUT_DIR == second_job
+    resumed.train()
+    log = capsys.readouterr().out
+    assert f"Found checkpoint at {first_job}" in log
+    assert f'Loading checkpoint from "{osp.join(first_folder, "model.pth.tar-1")}"' in log
+    assert "Previous epoch: 1" in log
+    assert "epoch [1/2]" not in log and "epoch [2/2]" in log
+
+    # The second job writes only to its own folder, as Dassl leaves a finished run ...
+    assert sorted(os.listdir(osp.join(second_job, "prompt_learner"))) == ["checkpoint", "model.pth.tar-2"]
+    assert {name: open(osp.join(first_folder, name), "rb").read() for name in os.listdir(first_folder)} == first_files
+    # ... and ends exactly where the uninterrupted run ended: weights, optimiser
+    # (momentum), scheduler and the torch random stream.
+    expected = torch.load(osp.join(reference_dir, "prompt_learner", "model.pth.tar-2"), weights_only=True)
+    got = torch.load(osp.join(second_job, "prompt_learner", "model.pth.tar-2"), weights_only=True)
+    for key in ("state_dict", "optimizer", "scheduler", "epoch", "meta"):
+        _assert_same(expected[key], got[key], key)
+    _assert_same(expected["rng_state"]["torch"], got["rng_state"]["torch"], "rng_state.torch")
+
+
+def test_final_model_best_val_deploys_the_best_validation_epoch(dtd_root, tiny_clip_path, tmp_path, capsys):
+    """``TEST.FINAL_MODEL best_val`` (Dassl's): after every epoch the model is
+    evaluated on val; ``model-best.pth.tar`` is written when val improves
+    (strictly), and the final test runs on its weights."""
+    out = str(tmp_path / "run")
+    trainer = make_trainer(dtd_root, tiny_clip_path, out, "OPTIM.MAX_EPOCH", 4, "TEST.FINAL_MODEL", "best_val",
+                           "TRAINER.ENPROMPT.PREC", "fp32", "DATASET.SUBSAMPLE_CLASSES", "base")
+    folder = osp.join(out, "prompt_learner")
+    best_path = osp.join(folder, "model-best.pth.tar")
+
+    evaluations = []  # one dict per test() call: split, logits of every batch, accuracy
+    real_test, real_inference, real_after_epoch = trainer.test, trainer.model_inference, trainer.after_epoch
+
+    def recording_test(split=None):
+        evaluations.append({"split": split or "test", "logits": []})
+        evaluations[-1]["accuracy"] = real_test(split=split)
+        return evaluations[-1]["accuracy"]
+
+    def recording_inference(input):
+        output = real_inference(input)
+        evaluations[-1]["logits"].append(output)
+        return output
+
+    best_after_epoch = []  # (epoch, val_result) of model-best.pth.tar after each epoch
+
+    def recording_after_epoch():
+        real_after_epoch()
+        best = torch.load(best_path, weights_only=True)
+        best_after_epoch.append((best["epoch"], best["val_result"]))
+
+    trainer.test, trainer.model_inference = recording_test, recording_inference
+    trainer.after_epoch = recording_after_epoch
+    capsys.readouterr()
+    trainer.train()
+    log = capsys.readouterr().out
+
+    assert [e["split"] for e in evaluations] == ["val"] * 4 + ["test"]
+    val = [e["accuracy"] for e in evaluations[:4]]
+    expected_best = []
+    for epoch in range(1, 5):
+        best_epoch = 1 + val.index(max(val[:epoch]))  # first epoch reaching the maximum so far
+        expected_best.append((best_epoch, max(val[:epoch])))
+    assert best_after_epoch == expected_best, f"val accuracies {val}"
+    # The seeded run exercises both branches: val improves after epoch 1, and
+    # the last epoch is not the best, so deploying model-best changes the model.
+    assert len({epoch for epoch, _ in expected_best}) >= 2 and expected_best[-1][0] < 4, f"val accuracies {val}"
+
+    assert "Deploy the model with the best val performance" in log
+    assert sorted(os.listdir(folder)) == ["checkpoint", "model-best.pth.tar", "model.pth.tar-4"]
+    best_state = torch.load(best_path, weights_only=True)["state_dict"]
+    last_state = torch.load(osp.join(folder, "model.pth.tar-4"), weights_only=True)["state_dict"]
+    deployed = trainer.model.prompt_learner.state_dict()
+    _assert_same(best_state, deployed, "deployed weights")
+    assert not torch.equal(last_state["visual_prompts"], best_state["visual_prompts"])
+
+    # The final test's logits are those of the best-val weights, loaded by hand
+    # into a model that never trained.
+    reference = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
+                             "DATASET.SUBSAMPLE_CLASSES", "base")
+    reference.model.prompt_learner.load_state_dict(best_state)
+    expected_logits, labels = _test_logits_and_labels(reference)
+    torch.testing.assert_close(torch.cat(evaluations[-1]["logits"]), expected_logits, rtol=0, atol=1e-5)
+    assert evaluations[-1]["accuracy"] == pytest.approx(_accuracy_of(expected_logits, labels), abs=1e-9)
+
+
 # ---------------------------------------------------------------- zero-shot
+
+
+def _zero_shot_clip_logits(clip_model, classnames, templates, images):
+    """CoOp's zero-shot CLIP, written out with the clip package alone: per
+    template normalised text features, averaged over templates, renormalised;
+    logits = exp(logit_scale) * cosine."""
+    with torch.no_grad():
+        per_template = [
+            F.normalize(clip_model.encode_text(clip.tokenize([t.format(c) for c in classnames])), dim=-1)
+            for t in templates
+        ]
+        text = F.normalize(torch.stack(per_template).mean(dim=0), dim=-1)
+        image = F.normalize(clip_model.encode_image(images), dim=-1)
+        return clip_model.logit_scale.exp() * image @ text.t()
 
 
 @pytest.mark.parametrize("name,n_templates", [("ZeroshotCLIP", 1), ("ZeroshotCLIP2", 8)])
 def test_zero_shot_trainers_eval_only(dtd_root, tiny_clip_path, tmp_path, name, n_templates):
     trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
                            trainer=name)
-    assert len(trainer.model.text_encoder.templates) == n_templates
+    templates = trainer.model.text_encoder.templates
+    assert len(templates) == n_templates and "{} texture." in templates  # CoOp's DTD template
     assert trainer.get_model_names() == []
     trainer.load_model("", epoch=None)
     accuracy = trainer.test()
-    assert 0.0 <= accuracy <= 100.0
+
+    clip_model = load_clip("ViT-B/16", tiny_clip_path).float()
+    logits, labels = _test_logits_and_labels(trainer)
+    images = torch.cat([batch["img"] for batch in trainer.test_loader])
+    expected = _zero_shot_clip_logits(clip_model, trainer.dm.dataset.classnames, templates, images)
+    torch.testing.assert_close(logits, expected, rtol=0, atol=1e-4)
+    assert accuracy == pytest.approx(_accuracy_of(expected, labels), abs=1e-9)
 
 
 def test_zero_shot_equals_enprompt_without_learning(dtd_root, tiny_clip_path, tmp_path):

@@ -29,7 +29,6 @@ std is ``numpy.std`` (population, ddof=0) as in CoOp; ``--ci95`` reports the
 all protocols at once see ``python -m enprompt.results``.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -37,19 +36,13 @@ from collections import OrderedDict
 import numpy as np
 
 from enprompt.logparse import describe_missing, find_result
-
-
-def compute_ci95(values):
-    """Half-width of the 95% confidence interval of the mean (normal approximation)."""
-    return 1.96 * np.std(values) / np.sqrt(len(values))
+from enprompt.results.discovery import subdirs
+from enprompt.results.stats import Stat
 
 
 def subfolders(directory):
     """Non-hidden sub-folders of ``directory``, sorted by name."""
-    return [
-        osp.join(directory, name) for name in sorted(os.listdir(directory))
-        if not name.startswith(".") and osp.isdir(osp.join(directory, name))
-    ]
+    return [osp.join(directory, name) for name in subdirs(directory)]
 
 
 def parse_function(directory, keyword="accuracy", test_log=False, ci95=False):
@@ -74,13 +67,12 @@ def parse_function(directory, keyword="accuracy", test_log=False, ci95=False):
         print(f"Nothing found in {directory}{hint}", file=sys.stderr)
         return OrderedDict()
 
-    mean = np.mean(values)
-    spread = compute_ci95(values) if ci95 else np.std(values)
+    stat = Stat.of(values, ci95)
     print("===")
     print(f"Summary of directory: {directory}")
-    print(f"* {keyword}: {mean:.2f}% +- {spread:.2f}%")
+    print(f"* {keyword}: {stat.mean:.2f}% +- {stat.spread:.2f}%")
     print("===")
-    return OrderedDict([(keyword, mean)])
+    return OrderedDict([(keyword, stat.mean)])
 
 
 def main(args):

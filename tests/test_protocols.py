@@ -22,37 +22,13 @@ import time
 import pytest
 
 from fake_data import make_dtd, make_imagenet, make_imagenet_a
+from script_helpers import REPO, SCRIPTS, run_script, script_env
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SCRIPTS = osp.join(REPO, "scripts", "enprompt")
 B2N_CFG = "vit_b16_c4_ep5_batch4_base2new"
 XD_CFG = "vit_b16_c4_ep2_batch4_cross_datasets"
 FS_CFG = "vit_b16_c4_ep50_batch4_few_shot"
 B2N_EPOCHS = 4  # not the config's 5: the test script must find it in the checkpoint
 ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
-
-
-def script_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "OUTPUT", "CFG")}
-    env["PYTHON"] = sys.executable
-    # one thread: the tiny CLIP does not gain from more, and a busy machine
-    # (other tests in parallel) makes multi-threaded steps far slower
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.update(extra)
-    return env
-
-
-def run_script(name, *args, cwd, env, check=True):
-    process = subprocess.run(
-        ["bash", osp.join(SCRIPTS, name), *[str(a) for a in args]],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-    )
-    if check and process.returncode != 0:
-        raise AssertionError(
-            f"{name} {args} failed ({process.returncode}):\n"
-            f"{process.stdout[-3000:]}\n{process.stderr[-3000:]}"
-        )
-    return process
 
 
 def logs_in(run_dir):

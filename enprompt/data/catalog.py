@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .errors import DOCS_FILE
 
-__all__ = ["DriveFile", "Need", "DatasetLayout", "LAYOUTS", "layout_of_reader"]
+__all__ = ["DriveFile", "Need", "DatasetLayout", "LAYOUTS", "IMAGENET_VARIANTS", "layout_of_reader"]
 
 
 @dataclass(frozen=True)
@@ -389,6 +389,10 @@ _LAYOUT_LIST = [
 ]
 
 LAYOUTS = {layout.name: layout for layout in _LAYOUT_LIST}
+
+# The test-only ImageNet variants: they use ImageNet's classnames.txt and are
+# the domain-generalization targets (enprompt.protocols).
+IMAGENET_VARIANTS = ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r")
 
 
 def layout_of_reader(reader):

@@ -19,7 +19,7 @@ import zipfile
 
 from enprompt.engine.tools import atomic_write
 
-from .catalog import LAYOUTS
+from .catalog import IMAGENET_VARIANTS, LAYOUTS
 from .checks import dataset_dir_of
 
 __all__ = ["DownloadError", "download_drive_file", "extract_zip", "download_splits"]
@@ -163,7 +163,7 @@ def download_splits(names, root, quiet=False, log=print):
 def _share_imagenet_classnames(root, log, summary):
     """Copy imagenet/classnames.txt into the ImageNet-variant folders that exist."""
     source = osp.join(dataset_dir_of(LAYOUTS["imagenet"], root), "classnames.txt")
-    for name in ("imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"):
+    for name in IMAGENET_VARIANTS:
         dataset_dir = dataset_dir_of(LAYOUTS[name], root)
         dest = osp.join(dataset_dir, "classnames.txt")
         if osp.isdir(dataset_dir) and not osp.exists(dest):

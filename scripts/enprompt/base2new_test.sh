@@ -9,29 +9,23 @@
 # Model:  $OUTPUT/base2new/train_base/DATASET/shots_16/EnPrompt/CFG/seedSEED
 # Output: $OUTPUT/base2new/test_new/DATASET/shots_16/EnPrompt/CFG/seedSEED
 # A finished evaluation is skipped.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 2 ]] || usage_error "bash scripts/enprompt/base2new_test.sh DATASET SEED [KEY VALUE ...]"
+[[ $# -ge 2 ]] || usage_error
 DATASET=$1
 SEED=$2
 shift 2
-check_int SEED "$SEED"
-setup_env
 CFG=${CFG:-vit_b16_c4_ep5_batch4_base2new}
 SHOTS=16
-check_dataset "$DATASET"
-check_cfg "$CFG"
+setup_run
 
 COMMON_DIR="$DATASET/shots_$SHOTS/$TRAINER/$CFG/seed$SEED"
 MODEL_DIR="$OUTPUT_ROOT/base2new/train_base/$COMMON_DIR"
 DIR="$OUTPUT_ROOT/base2new/test_new/$COMMON_DIR"
-skip_if_finished "$DIR" --test-log
-LOADEP=$(last_epoch "$MODEL_DIR")
-run_enprompt "$DIR" \
-    --model-dir "$MODEL_DIR" \
-    --load-epoch "$LOADEP" \
-    --eval-only \
+eval_enprompt "$DIR" "$MODEL_DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     DATASET.SUBSAMPLE_CLASSES new \
     "$@"

@@ -9,23 +9,21 @@
 # Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh).
 # Output: $OUTPUT/base2new/train_base/DATASET/shots_16/EnPrompt/CFG/seedSEED
 # A finished run is skipped; an interrupted one resumes from its last checkpoint.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 2 ]] || usage_error "bash scripts/enprompt/base2new_train.sh DATASET SEED [KEY VALUE ...]"
+[[ $# -ge 2 ]] || usage_error
 DATASET=$1
 SEED=$2
 shift 2
-check_int SEED "$SEED"
-setup_env
 CFG=${CFG:-vit_b16_c4_ep5_batch4_base2new}
 SHOTS=16
-check_dataset "$DATASET"
-check_cfg "$CFG"
+setup_run
 
 DIR="$OUTPUT_ROOT/base2new/train_base/$DATASET/shots_$SHOTS/$TRAINER/$CFG/seed$SEED"
-skip_if_finished "$DIR"
-run_enprompt "$DIR" \
+train_enprompt "$DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     DATASET.SUBSAMPLE_CLASSES base \
     "$@"

@@ -9,9 +9,13 @@
 #   PYTHON  the Python interpreter (default: python, else python3)
 #
 # Scripts run from any folder: they change to the repository root and call
-# `python train.py` there, as in every CoOp-family code base.
+# `python train.py` there, as in every CoOp-family code base. Their output
+# folders are those of enprompt/protocols.py (the layout enprompt.results
+# reads; a test checks that the two agree).
 
 ENPROMPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The script that sources this file, as an absolute path.
+SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)/$(basename "${BASH_SOURCE[1]}")"
 TRAINER=EnPrompt
 # Name under which the EnPrompt trainer registers its learnable model; its
 # checkpoints are <run>/prompt_learner/model.pth.tar-N.
@@ -22,6 +26,26 @@ die() {
     exit 1
 }
 
+# header_comment FILE: the comment block under the first line of FILE, without '# '.
+header_comment() {
+    awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$1"
+}
+
+# handle_help ARGS...: when an argument is -h or --help, print the script's
+# comment (and the environment every script reads) and exit 0.
+handle_help() {
+    local arg
+    for arg in "$@"; do
+        if [[ "$arg" == -h || "$arg" == --help ]]; then
+            header_comment "$SCRIPT_PATH"
+            echo
+            header_comment "$ENPROMPT_ROOT/scripts/enprompt/common.sh" \
+                | sed -n '/^Environment read by every script:/,/^$/p'
+            exit 0
+        fi
+    done
+}
+
 # abspath PATH: PATH made absolute against the current folder.
 abspath() {
     case "$1" in
@@ -30,9 +54,10 @@ abspath() {
     esac
 }
 
-# usage_error USAGE: print the usage line and exit with status 2.
+# usage_error: print the Usage line of the script's comment and exit with status 2.
 usage_error() {
-    echo "Usage: $1" >&2
+    grep '^# Usage:' "$SCRIPT_PATH" | sed 's/^# //' >&2
+    echo "Run it with --help for the details." >&2
     exit 2
 }
 
@@ -63,6 +88,15 @@ setup_env() {
     # see the same folders after the change to the repository root.
     export DATA="$DATA_ROOT" OUTPUT="$OUTPUT_ROOT" PYTHON
     cd "$ENPROMPT_ROOT"
+}
+
+# setup_run: for a run of $TRAINER on $DATASET with seed $SEED and config $CFG,
+# check those, then set up the environment (setup_env).
+setup_run() {
+    check_int SEED "$SEED"
+    setup_env
+    check_dataset "$DATASET"
+    check_cfg "$CFG"
 }
 
 # check_dataset NAME: configs/datasets/NAME.yaml must exist (run after setup_env).
@@ -137,5 +171,27 @@ run_enprompt() {
         --dataset-config-file "configs/datasets/$DATASET.yaml" \
         --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
         --output-dir "$dir" \
+        "$@"
+}
+
+# train_enprompt DIR [ARGS...]: train into DIR (run_enprompt), unless DIR holds
+# a finished run; an interrupted one resumes from its last checkpoint.
+train_enprompt() {
+    skip_if_finished "$1"
+    run_enprompt "$@"
+}
+
+# eval_enprompt DIR MODEL_DIR [ARGS...]: evaluate the last epoch that training
+# saved in MODEL_DIR (--eval-only) into DIR, unless DIR holds a finished
+# evaluation; ARGS (KEY VALUE options) follow.
+eval_enprompt() {
+    local dir=$1 model_dir=$2 epoch
+    shift 2
+    skip_if_finished "$dir" --test-log
+    epoch=$(last_epoch "$model_dir")
+    run_enprompt "$dir" \
+        --model-dir "$model_dir" \
+        --load-epoch "$epoch" \
+        --eval-only \
         "$@"
 }

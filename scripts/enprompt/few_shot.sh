@@ -9,24 +9,22 @@
 # (the few_shot/ prefix of PromptSRC's reproduce scripts: it keeps the
 # few-shot ImageNet runs apart from the cross-dataset ImageNet training).
 # A finished run is skipped; an interrupted one resumes from its last checkpoint.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 3 ]] || usage_error "bash scripts/enprompt/few_shot.sh DATASET SHOTS SEED [KEY VALUE ...]"
+[[ $# -ge 3 ]] || usage_error
 DATASET=$1
 SHOTS=$2
 SEED=$3
 shift 3
 check_int SHOTS "$SHOTS"
-check_int SEED "$SEED"
 [[ "$SHOTS" -ge 1 ]] || die "SHOTS must be at least 1, got $SHOTS"
-setup_env
 CFG=${CFG:-vit_b16_c4_ep50_batch4_few_shot}
-check_dataset "$DATASET"
-check_cfg "$CFG"
+setup_run
 
 DIR="$OUTPUT_ROOT/few_shot/$DATASET/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
-skip_if_finished "$DIR"
-run_enprompt "$DIR" \
+train_enprompt "$DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     "$@"

@@ -9,13 +9,18 @@
 #   DATASETS="dtd eurosat"  a subset of the datasets (default: all 11)
 #   SEEDS="1"               a subset of the seeds (default: 1 2 3)
 # KEY VALUE options are passed to every train.py run.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
+handle_help "$@"
 setup_env
 
-read -r -a DATASET_LIST <<< "${DATASETS:-imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
-read -r -a SEED_LIST <<< "${SEEDS:-1 2 3}"
+# The protocol's datasets and seeds by default (enprompt/protocols.py).
+DATASETS=${DATASETS:-$("$PYTHON" -m enprompt.protocols datasets base2new)}
+SEEDS=${SEEDS:-$("$PYTHON" -m enprompt.protocols seeds)}
+read -r -a DATASET_LIST <<< "$DATASETS"
+read -r -a SEED_LIST <<< "$SEEDS"
 
 for DATASET in "${DATASET_LIST[@]}"; do
     for SEED in "${SEED_LIST[@]}"; do

@@ -9,14 +9,20 @@
 #   SHOTS="1 16"            a subset of the shot counts (default: 1 2 4 8 16)
 #   SEEDS="1"               a subset of the seeds (default: 1 2 3)
 # KEY VALUE options are passed to every train.py run.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
+handle_help "$@"
 setup_env
 
-read -r -a DATASET_LIST <<< "${DATASETS:-imagenet caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101}"
-read -r -a SHOT_LIST <<< "${SHOTS:-1 2 4 8 16}"
-read -r -a SEED_LIST <<< "${SEEDS:-1 2 3}"
+# The protocol's datasets, shot counts and seeds by default (enprompt/protocols.py).
+DATASETS=${DATASETS:-$("$PYTHON" -m enprompt.protocols datasets few_shot)}
+SHOTS=${SHOTS:-$("$PYTHON" -m enprompt.protocols shots few_shot)}
+SEEDS=${SEEDS:-$("$PYTHON" -m enprompt.protocols seeds)}
+read -r -a DATASET_LIST <<< "$DATASETS"
+read -r -a SHOT_LIST <<< "$SHOTS"
+read -r -a SEED_LIST <<< "$SEEDS"
 
 for DATASET in "${DATASET_LIST[@]}"; do
     for SHOT in "${SHOT_LIST[@]}"; do

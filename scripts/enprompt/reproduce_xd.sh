@@ -10,13 +10,18 @@
 #   TARGETS="dtd imagenet_a"  a subset of the targets (default: all 14)
 #   SEEDS="1"                 a subset of the seeds (default: 1 2 3)
 # KEY VALUE options are passed to every train.py run (training and tests).
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
+handle_help "$@"
 setup_env
 
-read -r -a TARGET_LIST <<< "${TARGETS:-caltech101 oxford_pets stanford_cars oxford_flowers food101 fgvc_aircraft sun397 dtd eurosat ucf101 imagenetv2 imagenet_sketch imagenet_a imagenet_r}"
-read -r -a SEED_LIST <<< "${SEEDS:-1 2 3}"
+# The targets of both protocols and their seeds by default (enprompt/protocols.py).
+TARGETS=${TARGETS:-$("$PYTHON" -m enprompt.protocols datasets xd dg)}
+SEEDS=${SEEDS:-$("$PYTHON" -m enprompt.protocols seeds)}
+read -r -a TARGET_LIST <<< "$TARGETS"
+read -r -a SEED_LIST <<< "$SEEDS"
 
 for SEED in "${SEED_LIST[@]}"; do
     bash "$HERE/xd_train.sh" "$SEED" "$@"

@@ -13,26 +13,19 @@
 # Model:  $OUTPUT/imagenet/EnPrompt/CFG_16shots/seedSEED
 # Output: $OUTPUT/evaluation/EnPrompt/CFG_16shots/DATASET/seedSEED
 # A finished evaluation is skipped.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 2 ]] || usage_error "bash scripts/enprompt/xd_test.sh DATASET SEED [KEY VALUE ...]"
+[[ $# -ge 2 ]] || usage_error
 DATASET=$1
 SEED=$2
 shift 2
-check_int SEED "$SEED"
-setup_env
 CFG=${CFG:-vit_b16_c4_ep2_batch4_cross_datasets}
 SHOTS=16
-check_dataset "$DATASET"
-check_cfg "$CFG"
+setup_run
 
 MODEL_DIR="$OUTPUT_ROOT/imagenet/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
 DIR="$OUTPUT_ROOT/evaluation/$TRAINER/${CFG}_${SHOTS}shots/$DATASET/seed$SEED"
-skip_if_finished "$DIR" --test-log
-LOADEP=$(last_epoch "$MODEL_DIR")
-run_enprompt "$DIR" \
-    --model-dir "$MODEL_DIR" \
-    --load-epoch "$LOADEP" \
-    --eval-only \
-    "$@"
+eval_enprompt "$DIR" "$MODEL_DIR" "$@"

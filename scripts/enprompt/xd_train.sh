@@ -6,22 +6,20 @@
 # Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh).
 # Output: $OUTPUT/imagenet/EnPrompt/CFG_16shots/seedSEED
 # A finished run is skipped; an interrupted one resumes from its last checkpoint.
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 1 ]] || usage_error "bash scripts/enprompt/xd_train.sh SEED [KEY VALUE ...]"
+[[ $# -ge 1 ]] || usage_error
 SEED=$1
 shift 1
-check_int SEED "$SEED"
-setup_env
-CFG=${CFG:-vit_b16_c4_ep2_batch4_cross_datasets}
 DATASET=imagenet
+CFG=${CFG:-vit_b16_c4_ep2_batch4_cross_datasets}
 SHOTS=16
-check_dataset "$DATASET"
-check_cfg "$CFG"
+setup_run
 
 DIR="$OUTPUT_ROOT/$DATASET/$TRAINER/${CFG}_${SHOTS}shots/seed$SEED"
-skip_if_finished "$DIR"
-run_enprompt "$DIR" \
+train_enprompt "$DIR" \
     DATASET.NUM_SHOTS "$SHOTS" \
     "$@"

@@ -7,10 +7,12 @@
 # Environment: DATA (required), OUTPUT, PYTHON (see common.sh);
 # ZS_TRAINER=ZeroshotCLIP2 for the prompt ensemble.
 # Output: $OUTPUT/ZS_TRAINER/vit_b16/DATASET
+[ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+handle_help "$@"
 
-[[ $# -ge 1 ]] || usage_error "bash scripts/enprompt/zeroshot.sh DATASET [KEY VALUE ...]"
+[[ $# -ge 1 ]] || usage_error
 DATASET=$1
 shift 1
 setup_env

@@ -1,0 +1,142 @@
+"""Running the scripts of scripts/enprompt/ in tests, with or without train.py.
+
+``run_script`` runs a script the way a user does (``bash <script> ARGS``).
+``FakePython`` stands in for the interpreter (the scripts' ``$PYTHON``) when
+a test is about what the scripts run, not about training: it records every
+call, answers ``-m enprompt.logparse`` with "no result" (exit 1), runs
+``-m enprompt.protocols`` with the real interpreter, and for ``train.py``
+saves an empty last-epoch checkpoint in its ``--output-dir``, so that an
+evaluation script finds a "trained" model there. No torch is loaded.
+"""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SCRIPTS = osp.join(REPO, "scripts", "enprompt")
+SCRIPT_NAMES = sorted(name for name in os.listdir(SCRIPTS)
+                      if name.endswith(".sh") and name != "common.sh")
+
+# POSIX sh, so that it starts fast; one line per call, arguments ended by \037.
+_FAKE_PYTHON = r"""#!/bin/sh
+printf '%s\037' "$@" >> "$FAKE_PYTHON_LOG"
+printf '\n' >> "$FAKE_PYTHON_LOG"
+case "$1 $2" in
+    "-m enprompt.logparse")  # as the real one on a run without a result
+        case " $* " in *" --quiet "*) ;; *) echo "no result" ;; esac
+        exit 1 ;;
+    "-m enprompt.protocols") exec "$REAL_PYTHON" "$@" ;;
+    "-m enprompt.results") exit 0 ;;
+esac
+[ "$1" = train.py ] || exit 3
+while [ $# -gt 0 ]; do
+    [ "$1" = --output-dir ] && out=$2
+    shift
+done
+mkdir -p "$out/prompt_learner"
+echo model.pth.tar-3 > "$out/prompt_learner/checkpoint"
+: > "$out/prompt_learner/model.pth.tar-3"
+"""
+
+# Stands in for bash inside a reproduce script: records which step scripts it runs.
+_FAKE_BASH = r"""#!/bin/sh
+printf '%s\037' "$@" >> "$FAKE_BASH_LOG"
+printf '\n' >> "$FAKE_BASH_LOG"
+"""
+
+
+def script_env(**extra):
+    """The environment of a script run: no DATA/OUTPUT/CFG unless given, this interpreter."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "OUTPUT", "CFG")}
+    env["PYTHON"] = sys.executable
+    # one thread: the tiny CLIP does not gain from more, and a busy machine
+    # (other tests in parallel) makes multi-threaded steps far slower
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.update(extra)
+    return env
+
+
+def run_script(name, *args, cwd, env, check=True, shell="bash"):
+    """``<shell> scripts/enprompt/<name> ARGS`` from ``cwd``; raises if it fails and ``check``."""
+    process = subprocess.run(
+        [shell, osp.join(SCRIPTS, name), *[str(a) for a in args]],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
+    )
+    if check and process.returncode != 0:
+        raise AssertionError(
+            f"{name} {args} failed ({process.returncode}):\n"
+            f"{process.stdout[-3000:]}\n{process.stderr[-3000:]}"
+        )
+    return process
+
+
+def _write_executable(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
+def _read_calls(log):
+    if not osp.isfile(log):
+        return []
+    with open(log) as f:
+        return [line.rstrip("\n").split("\x1f")[:-1] for line in f]
+
+
+class FakePython:
+    """A stand-in ``$PYTHON`` in folder ``tmp`` (see the module docstring)."""
+
+    def __init__(self, tmp):
+        self.path = _write_executable(osp.join(tmp, "fake_python"), _FAKE_PYTHON)
+        self.log = osp.join(tmp, "python_calls")
+
+    def env(self, **extra):
+        return script_env(PYTHON=self.path, FAKE_PYTHON_LOG=self.log,
+                          REAL_PYTHON=sys.executable, **extra)
+
+    def calls(self):
+        """Every call so far, as argument lists."""
+        return _read_calls(self.log)
+
+    def train_py_calls(self):
+        """The ``train.py`` calls so far, as :class:`TrainPyCall`."""
+        return [TrainPyCall(args[1:]) for args in self.calls() if args[:1] == ["train.py"]]
+
+
+class FakeBash:
+    """A stand-in ``bash`` on the PATH of a reproduce script (see ``_FAKE_BASH``)."""
+
+    def __init__(self, tmp):
+        folder = osp.join(tmp, "fake_bin")
+        os.makedirs(folder, exist_ok=True)
+        _write_executable(osp.join(folder, "bash"), _FAKE_BASH)
+        self.folder = folder
+        self.log = osp.join(tmp, "bash_calls")
+
+    def env(self, env):
+        return dict(env, PATH=f"{self.folder}{os.pathsep}{env['PATH']}", FAKE_BASH_LOG=self.log)
+
+    def calls(self):
+        """``[(script name, args...)]`` of the scripts run so far."""
+        return [(osp.basename(args[0]), *args[1:]) for args in _read_calls(self.log)]
+
+
+class TrainPyCall:
+    """The arguments of one ``train.py`` call: flags and the trailing KEY VALUE options."""
+
+    def __init__(self, args):
+        self.args = args
+        self.flags, self.opts = {}, {}
+        i = 0
+        while i < len(args):
+            if args[i] == "--eval-only":
+                self.flags["--eval-only"] = True
+                i += 1
+            elif args[i].startswith("--"):
+                self.flags[args[i]] = args[i + 1]
+                i += 2
+            else:
+                self.opts[args[i]] = args[i + 1]
+                i += 2

@@ -30,7 +30,7 @@ import shutil
 import numpy as np
 import torch
 
-from .tools import atomic_write, mkdir_if_missing
+from enprompt.fileio import atomic_write, mkdir_if_missing
 
 __all__ = [
     "CheckpointError",

@@ -1,10 +1,11 @@
 """Small utilities of Dassl's ``dassl.utils.tools``, with the same names.
 
-Behaviour follows Dassl 0.6.3; two deliberate differences, both safe:
+Behaviour follows Dassl 0.6.3; deliberate differences, all safe:
 ``write_json`` replaces the target atomically (a crash never leaves half a
-file), and ``listdir_nohidden`` can sort (Dassl's callers in this project
-always ask it to, so listings do not depend on the filesystem). The file
-helpers themselves live in :mod:`enprompt.fileio`, which needs no PyTorch.
+file), ``listdir_nohidden`` can sort (Dassl's callers in this project always
+ask it to, so listings do not depend on the filesystem), and ``read_image``
+raises an error naming the file where Dassl retries forever. The file helpers
+themselves live in :mod:`enprompt.fileio`, which needs no PyTorch.
 """
 import random
 
@@ -34,8 +35,13 @@ def set_random_seed(seed):
     torch.cuda.manual_seed_all(seed)
 
 
-def read_image(path):
+def read_image(path, hint=""):
     """Read an image as RGB with PIL.
+
+    Args:
+        path (str): the image file.
+        hint (str): another way out, appended to the error (e.g. an option of
+            the dataset reader that skips unreadable images).
 
     Raises:
         OSError: naming the file when it cannot be read or decoded.
@@ -44,11 +50,8 @@ def read_image(path):
         with Image.open(path) as img:
             return img.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise OSError(
-            f'Cannot read image "{path}": {e}. Check the file (re-download or '
-            "re-extract the dataset), or set DATALOADER.SKIP_BAD_IMAGES True to "
-            "skip unreadable images with a warning."
-        ) from e
+        fix = "Check the file (re-download or re-extract the dataset)"
+        raise OSError(f'Cannot read image "{path}": {e}. {fix}{", or " + hint if hint else ""}.') from e
 
 
 def collect_env_info():

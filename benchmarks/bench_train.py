@@ -4,8 +4,11 @@ For one backbone, class count C, batch size and precision, on the current
 device (CUDA when available, else the CPU), this measures for each design:
 
 * training: the median step time over ``--steps`` steps after ``--warmup``
-  steps (forward, loss, backward, optimizer step, as ``EnPrompt.forward_backward``
-  does), and images per second;
+  steps, and images per second. The step is the trainer's own
+  (``trainers.enprompt.enprompt_step``, which ``EnPrompt.forward_backward``
+  calls): autocast forward, the NaN check of the loss terms, zero_grad,
+  backward, optimizer step (through a ``GradScaler`` under ``amp``) and the
+  loss terms and batch accuracy read back to the host;
 * evaluation: images per second over ``--eval-images`` synthetic test images in
   batches of ``--eval-batch-size``, prompt learner in eval mode and under
   ``torch.no_grad()``, as ``trainer.test()`` runs the model;
@@ -136,7 +139,6 @@ def _log(args, message):
         print(message, flush=True)
 
 
-# ---------------------------------------------------------------------------- machine
 # ---------------------------------------------------------------------------- memory
 def _proc_status_bytes(field):
     with open("/proc/self/status") as f:
@@ -380,7 +382,8 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
     import torch
 
     from enprompt.dassl import build_optimizer
-    from enprompt.model import autocast_for
+    from enprompt.engine.torchtools import check_finite_loss
+    from trainers.enprompt import enprompt_step
 
     generator = torch.Generator().manual_seed(args.seed)
     size = model.image_encoder.visual.input_resolution
@@ -398,19 +401,8 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
     memory.reset()
 
     def step(images, labels):
-        # As EnPrompt.forward_backward: autocast forward, zero_grad, backward, step, loss read back.
-        with autocast_for(precision, device):
-            output = model(images, labels)
-        loss = output["loss"]
-        optimizer.zero_grad()
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        return loss.item()
+        # The trainer's own step (EnPrompt.forward_backward without the loader and the LR step).
+        return enprompt_step(model, optimizer, scaler, images, labels, precision, check_finite_loss)
 
     times, losses = [], []
     for i in range(args.warmup + args.steps):
@@ -419,7 +411,7 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
         images, labels = batches[i % len(batches)]
         _sync(device)
         start = time.perf_counter()
-        losses.append(step(images, labels))
+        losses.append(step(images, labels)["loss"])
         _sync(device)
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
@@ -595,6 +587,7 @@ def worker_main(args):
     import enprompt.dassl  # noqa: F401
     import enprompt.model  # noqa: F401
     import enprompt.tiny_clip  # noqa: F401
+    import trainers.enprompt  # noqa: F401
 
     budget = None
     if not torch.cuda.is_available():

@@ -10,7 +10,8 @@ Where the weights come from, in order:
    package's file names (``ViT-B-16.pt``, ...).
 3. A file missing from the cache is downloaded there from the ``clip``
    package's URL table, into a temporary file that is renamed once its
-   SHA256 matches the one in the URL (as ``clip.load`` checks it).
+   SHA256 matches the one in the URL (as ``clip.load`` checks it), through
+   :func:`enprompt.fileio.atomic_write`.
 
 Accepted file formats: the official TorchScript archives, plain state dicts
 (``torch.save(model.state_dict())``), and ``{"state_dict": ...}`` wrappers.
@@ -25,13 +26,14 @@ import importlib
 import inspect
 import os
 import os.path as osp
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 import zipfile
 
 import torch
+
+from enprompt.fileio import atomic_write
 
 __all__ = [
     "CLIP_CACHE_ENV",
@@ -129,26 +131,18 @@ def _sha256_of_file(path):
 
 
 def _download(url, target, expected_sha256):
-    """Stream ``url`` into a temporary file next to ``target``, check, rename."""
-    folder = osp.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=osp.basename(target) + ".", suffix=".part", dir=folder)
+    """Stream ``url`` into a temporary file next to ``target``; rename it once its SHA256 matches."""
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as source:
-            for chunk in iter(lambda: source.read(_DOWNLOAD_CHUNK), b""):
-                out.write(chunk)
-                digest.update(chunk)
+    with atomic_write(target, "wb") as out, urllib.request.urlopen(url, timeout=60) as source:
+        for chunk in iter(lambda: source.read(_DOWNLOAD_CHUNK), b""):
+            out.write(chunk)
+            digest.update(chunk)
         if digest.hexdigest() != expected_sha256:
             raise CLIPLoadError(
                 f"Downloaded {url} but its SHA256 {digest.hexdigest()} differs from the "
                 f"expected {expected_sha256}; the download is corrupt. Run again, or "
                 f"download the file by hand to {target}."
             )
-        os.replace(tmp_path, target)
-    finally:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 def resolve_clip_weights(backbone_name, weights_path="", cache_dir=None, download=True):

@@ -5,16 +5,16 @@ Every file of this project imports Dassl names from here, never from
 
     from enprompt.dassl import TRAINER_REGISTRY, TrainerX, DATASET_REGISTRY
 
-When ``import dassl`` works (Dassl.pytorch is installed, as in every
-CoOp-family repository), the names below are the real Dassl objects, so a
-trainer or reader registered here is found by the user's own ``train.py``.
-Otherwise they come from :mod:`enprompt.engine`, which reproduces the same
-behaviour (splits, few-shot samples, learning-rate schedule, checkpoints, log
-lines) for the same seed.
+When Dassl.pytorch is installed (as in every CoOp-family repository), the
+names below are the real Dassl objects, so a trainer or reader registered here
+is found by the user's own ``train.py``; the built-in trainer and data modules
+are then not imported at all. Otherwise they come from :mod:`enprompt.engine`,
+which reproduces the same behaviour (splits, few-shot samples, learning-rate
+schedule, checkpoints, log lines) for the same seed. The names and where each
+engine keeps them are listed once, in :mod:`enprompt.engine.exports`.
 
-A few names always come from the built-in engine, because Dassl 0.6.3 is
-broken on current PyTorch or unsafe there; they keep Dassl's semantics and
-file names:
+A few names always come from this project, because Dassl 0.6.3 is broken on
+current PyTorch or unsafe there; they keep Dassl's semantics and file names:
 
 * ``build_lr_scheduler``: Dassl's warm-up schedulers crash when built on
   recent PyTorch (they pass ``verbose`` positionally) and store the successor
@@ -23,153 +23,90 @@ file names:
 * ``save_checkpoint``, ``load_checkpoint``, ``resume_from_checkpoint``,
   ``load_pretrained_weights``: atomic writes and ``weights_only=True`` loads.
 * ``write_json``: atomic, so a crash never leaves half a split or cache file.
-* ``TrainerX`` (real-Dassl case): Dassl's ``TrainerX`` with ``save_model`` and
-  ``resume_model_if_exist`` routed through the checkpoint functions above.
 
-``ENGINE`` is ``"dassl"`` or ``"builtin"``; ``using_real_dassl()`` says the same.
+``TrainerX`` carries :class:`~enprompt.engine.checkpoint_mixin.CheckpointMixin`
+on both engines (the built-in ``TrainerBase`` has it as its first base; with
+the real Dassl, ``TrainerX`` here is Dassl's ``TrainerX`` with the mixin in
+front): checkpoints, resume, the best-val model and ``load_model`` behave the
+same whichever engine runs.
+
+``ENGINE`` is ``"dassl"`` or ``"builtin"``; ``using_real_dassl()`` says the
+same. ``ENPROMPT_ENGINE=builtin`` selects the built-in engine even where Dassl
+is installed. An installed Dassl that cannot be imported (e.g. a missing
+dependency) raises :class:`DasslImportError`, which names the missing piece.
 """
+import importlib
+import importlib.util
 import os
 
-__all__ = [
-    "ENGINE",
-    "using_real_dassl",
-    "TRAINER_REGISTRY",
-    "DATASET_REGISTRY",
-    "EVALUATOR_REGISTRY",
-    "Registry",
-    "TrainerBase",
-    "SimpleTrainer",
-    "TrainerX",
-    "Datum",
-    "DatasetBase",
-    "DataManager",
-    "DatasetWrapper",
-    "build_data_loader",
-    "build_dataset",
-    "build_transform",
-    "get_cfg_default",
-    "build_trainer",
-    "build_optimizer",
-    "build_lr_scheduler",
-    "build_evaluator",
-    "check_availability",
-    "set_random_seed",
-    "setup_logger",
-    "collect_env_info",
-    "CheckpointError",
-    "load_checkpoint",
-    "save_checkpoint",
-    "resume_from_checkpoint",
-    "load_pretrained_weights",
-    "read_json",
-    "write_json",
-    "read_image",
-    "mkdir_if_missing",
-    "listdir_nohidden",
-    "compute_accuracy",
-    "MetricMeter",
-    "AverageMeter",
-    "count_num_param",
-]
+from enprompt import engine as _engine
+from enprompt.engine.exports import ALWAYS_BUILTIN, DASSL_API
+
+__all__ = ["ENGINE", "DasslImportError", "using_real_dassl", *DASSL_API, *ALWAYS_BUILTIN]
 
 
-def _dassl_importable():
+class DasslImportError(ImportError):
+    """Dassl.pytorch is installed but cannot be imported; the message says what is missing."""
+
+
+def _select_engine():
     # ENPROMPT_ENGINE=builtin forces the built-in engine even where Dassl is
     # installed (used by the tests that compare the two engines).
     if os.environ.get("ENPROMPT_ENGINE", "").lower() == "builtin":
-        return False
-    try:
-        import dassl  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        return "builtin"
+    return "builtin" if importlib.util.find_spec("dassl") is None else "dassl"
 
 
-# Always from the built-in engine (see the module docstring).
-from enprompt.engine.checkpoint import (  # noqa: E402
-    CheckpointError,
-    CheckpointIO,
-    load_checkpoint,
-    load_pretrained_weights,
-    resume_from_checkpoint,
-    save_checkpoint,
-)
-from enprompt.engine.lr_scheduler import build_lr_scheduler  # noqa: E402
-from enprompt.engine.tools import write_json  # noqa: E402
-
-if _dassl_importable():
-    ENGINE = "dassl"
-
-    from dassl.config import get_cfg_default
-    from dassl.data import DataManager
-    from dassl.data.data_manager import DatasetWrapper, build_data_loader
-    from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum, build_dataset
-    from dassl.data.transforms import build_transform
-    from dassl.engine import TRAINER_REGISTRY, SimpleTrainer, TrainerBase, build_trainer
-    from dassl.engine import TrainerX as _DasslTrainerX
-    from dassl.evaluation import build_evaluator
-    from dassl.evaluation.build import EVALUATOR_REGISTRY
-    from dassl.metrics import compute_accuracy
-    from dassl.optim import build_optimizer
-    from dassl.utils import (
-        AverageMeter,
-        MetricMeter,
-        Registry,
-        check_availability,
-        collect_env_info,
-        count_num_param,
-        listdir_nohidden,
-        mkdir_if_missing,
-        read_image,
-        read_json,
-        set_random_seed,
-        setup_logger,
+def _broken_dassl(problem, missing=None):
+    spec = importlib.util.find_spec("dassl")
+    where = f" ({list(spec.submodule_search_locations)[0]})" if spec.submodule_search_locations else ""
+    piece = f"the missing module {missing!r}" if missing else "what is missing"
+    return DasslImportError(
+        f"Dassl.pytorch is installed{where} but cannot be used: {problem}. Install {piece} "
+        "into this environment, or set ENPROMPT_ENGINE=builtin to use this project's "
+        "built-in engine, which needs no Dassl."
     )
 
-    from enprompt.engine.trainer import SimpleTrainer as _BuiltinSimpleTrainer
 
-    class TrainerX(CheckpointIO, _DasslTrainerX):
-        """Dassl's ``TrainerX`` with checkpoints that are atomic, load with
-        ``weights_only=True`` and allow resuming from any finished epoch (same
-        folder and file names as Dassl's)."""
+def _import_dassl_names():
+    """The names of ``DASSL_API`` from the installed Dassl, or a DasslImportError."""
+    names = {}
+    for name, (module_name, _) in DASSL_API.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise _broken_dassl(
+                f"importing {module_name} failed ({type(err).__name__}: {err})",
+                missing=getattr(err, "name", None) if isinstance(err, ModuleNotFoundError) else None,
+            ) from None
+        try:
+            names[name] = getattr(module, name)
+        except AttributeError:
+            raise _broken_dassl(
+                f"{module_name} has no {name} (this project needs the API of Dassl.pytorch 0.6.3)"
+            ) from None
+    return names
 
-        after_epoch = _BuiltinSimpleTrainer.after_epoch
 
+ENGINE = _select_engine()
+
+if ENGINE == "dassl":
+    from enprompt.engine.checkpoint_mixin import CheckpointMixin
+
+    _names = _import_dassl_names()
+
+    class TrainerX(CheckpointMixin, _names["TrainerX"]):
+        """Dassl's ``TrainerX`` with the project's checkpoints: atomic, loaded with
+        ``weights_only=True``, a resume point after every epoch and a strict
+        ``load_model`` (same folder and file names as Dassl's)."""
+
+    _names["TrainerX"] = TrainerX
 else:
-    ENGINE = "builtin"
+    _names = {name: getattr(_engine, name) for name in DASSL_API}
 
-    from enprompt.engine import (  # noqa: F401
-        DATASET_REGISTRY,
-        EVALUATOR_REGISTRY,
-        TRAINER_REGISTRY,
-        AverageMeter,
-        DataManager,
-        DatasetBase,
-        DatasetWrapper,
-        Datum,
-        MetricMeter,
-        Registry,
-        SimpleTrainer,
-        TrainerBase,
-        TrainerX,
-        build_data_loader,
-        build_dataset,
-        build_evaluator,
-        build_optimizer,
-        build_trainer,
-        build_transform,
-        check_availability,
-        collect_env_info,
-        compute_accuracy,
-        count_num_param,
-        get_cfg_default,
-        listdir_nohidden,
-        mkdir_if_missing,
-        read_image,
-        read_json,
-        set_random_seed,
-        setup_logger,
-    )
+globals().update(_names)
+globals().update({name: getattr(_engine, name) for name in ALWAYS_BUILTIN})
+del _names
 
 
 def using_real_dassl():

@@ -9,17 +9,15 @@ Architectures (``ARCHITECTURES``): ``"tiny"`` (fast on a CPU, but with the
 works) and the real shapes of ``ViT-B/16``, ``ViT-B/32``, ``ViT-L/14`` (random
 values, for memory and checkpoint-size measurements).
 """
-import os
-import os.path as osp
-import tempfile
 import warnings
 
 import torch
 
+from enprompt.fileio import atomic_write
+
 __all__ = [
     "ARCHITECTURES",
     "build_random_clip",
-    "tiny_clip_state_dict",
     "save_random_clip",
 ]
 
@@ -100,12 +98,7 @@ def build_random_clip(arch="tiny", seed=0, half=True):
     return model.eval()
 
 
-def tiny_clip_state_dict(arch="tiny", seed=0):
-    """State dict of :func:`build_random_clip` (fp16 layout), like an official file's."""
-    return build_random_clip(arch, seed).state_dict()
-
-
-def _save_torchscript(model, path):
+def _save_torchscript(model, f):
     # Trace the model as the official archives are TorchScript modules, with
     # the same extra entries they carry (input_resolution, context_length,
     # vocab_size), which clip.model.build_model removes again.
@@ -127,7 +120,7 @@ def _save_torchscript(model, path):
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream
         traced = torch.jit.trace(model, (images, text), check_trace=False)
-    traced.save(path)
+        torch.jit.save(traced, f)
 
 
 def save_random_clip(path, arch="tiny", seed=0, torchscript=False):
@@ -141,17 +134,9 @@ def save_random_clip(path, arch="tiny", seed=0, torchscript=False):
             True: a traced TorchScript archive, the official files' format.
     """
     model = build_random_clip(arch, seed)
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=osp.basename(path) + ".", suffix=".part", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_write(path, "wb") as f:
         if torchscript:
-            _save_torchscript(model, tmp_path)
+            _save_torchscript(model, f)
         else:
-            torch.save(model.state_dict(), tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
+            torch.save(model.state_dict(), f)
     return path

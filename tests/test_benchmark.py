@@ -93,10 +93,68 @@ def test_attention_takes_the_fused_kernel(report):
     assert not any("softmax" in name or name in ("bmm", "baddbmm") for name in ops), ops
 
 
-def test_table_names_every_design(report):
+def _table_rows(table):
+    rows = {}
+    for line in table.splitlines():
+        if line.startswith("| ") and not line.startswith("| design"):
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_table_shows_each_designs_figures(report):
     table = bench_train.format_table(report)
-    for label in ("| enprompt |", "| reference |", "| zero-shot encode_image |", "tiny, C = 5"):
-        assert label in table
+    assert table.startswith("tiny, C = 5, batch 2, fp32 on ")
+    rows = _table_rows(table)
+    assert set(rows) == {"enprompt", "reference", "zero-shot encode_image"}
+    for design in ("enprompt", "reference"):
+        train, evaluation = report["designs"][design]["train"], report["designs"][design]["eval"]
+        step, img_s, _, text_passes, ops, eval_img_s, _, test_passes = rows[design]
+        assert step == f"{train['step_time_s']:.3f}" and img_s == f"{train['images_per_s']:.2f}"
+        assert (text_passes, test_passes) == ({"enprompt": ("0", "0"), "reference": ("1", "1")}[design])
+        assert ops == str(train["ops_per_step"]["non_view"])
+        assert eval_img_s == f"{evaluation['images_per_s']:.2f}"
+    assert rows["zero-shot encode_image"][0] == "-"  # evaluation only
+    for name, value in report["ratios"].items():
+        assert f"{name}: {value:.3f}" in table
+
+    failed = json.loads(json.dumps(report))
+    failed["designs"]["reference"] = {"status": "out_of_memory", "error": "MemoryError: 2 GiB"}
+    assert _table_rows(bench_train.format_table(failed))["reference"][0] == "out_of_memory (MemoryError: 2 GiB)"
+
+
+def test_training_step_is_the_trainers_with_its_nan_check(monkeypatch):
+    """The timed step is ``trainers.enprompt.enprompt_step``, NaN check and host reads included."""
+    import torch
+
+    import trainers.enprompt
+    from enprompt.model import EnPromptCLIP
+
+    args = bench_train.parse_args(SMALL_RUN)
+    cfg = bench_train.build_cfg(args)
+    clip_model = bench_train.load_benchmark_clip(args).float().requires_grad_(False)
+    model, params = bench_train.build_design(
+        "enprompt", cfg, clip_model, bench_train.synthetic_classnames(5), torch.device("cpu"), args)
+    counter = bench_train.CallCounter(clip_model.ln_final)
+
+    calls = []
+    trainer_step = trainers.enprompt.enprompt_step
+    monkeypatch.setattr(trainers.enprompt, "enprompt_step", lambda *a: calls.append(a) or trainer_step(*a))
+    result = bench_train.measure_training(model, params, cfg, "fp32", torch.device("cpu"), args, counter)
+    assert len(calls) == args.warmup + args.steps + 1  # the timed steps and the op-counted one
+    assert math.isfinite(result["final_loss"])
+
+    original_forward = EnPromptCLIP.forward
+
+    def nan_ot(self, images, labels=None):
+        output = original_forward(self, images, labels)
+        output["loss_ot"] = output["loss_ot"] * float("nan")
+        output["loss"] = output["loss_ce"] + output["loss_ot"]
+        return output
+
+    monkeypatch.setattr(EnPromptCLIP, "forward", nan_ot)
+    with pytest.raises(FloatingPointError, match=r"loss = nan, loss_ce = [\d.]+, loss_ot = nan"):
+        bench_train.measure_training(model, params, cfg, "fp32", torch.device("cpu"), args, counter)
 
 
 def test_each_design_in_its_own_process(tmp_path):

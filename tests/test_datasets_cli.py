@@ -83,6 +83,45 @@ def test_module_entry_point_runs(tmp_path):
     assert "dtd: ready" in result.stdout
 
 
+# Runs ``python -m enprompt.data ARGS...`` in this interpreter and reports which
+# heavy modules it imported.
+_HEAVY_MODULES_RUNNER = """
+import runpy, sys
+sys.argv = ["enprompt.data", *sys.argv[1:]]
+try:
+    runpy.run_module("enprompt.data", run_name="__main__", alter_sys=True)
+except SystemExit as e:
+    code = e.code
+heavy = ("torch", "torchvision", "sklearn", "numpy", "PIL", "enprompt.engine", "enprompt.dassl")
+print("exit", code, "imported", sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def _run_cli_in_subprocess(argv, pythonpath):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(pythonpath))
+    result = subprocess.run([sys.executable, "-c", _HEAVY_MODULES_RUNNER, *argv],
+                            cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_download_and_check_commands_import_no_torch(tmp_path):
+    fake = make_dtd(str(tmp_path / "data"))
+    read_dataset(tmp_path / "data", fake.reader)  # writes the split file: `check` reads it
+    out = _run_cli_in_subprocess(["check", "--root", str(tmp_path / "data"), "dtd"], [REPO])
+    assert "dtd: ready" in out and out.endswith("exit 0 imported []\n"), out
+
+    gdown = tmp_path / "fake_gdown" / "gdown.py"  # no network: writes a small JSON file
+    gdown.parent.mkdir()
+    gdown.write_text("def download(id=None, output=None, quiet=False, **kwargs):\n"
+                     "    output.write(b'{\"train\": [], \"val\": [], \"test\": []}')\n"
+                     "    return output\n")
+    out = _run_cli_in_subprocess(["download-splits", "oxford_pets", "--root", str(tmp_path / "new")],
+                                 [str(gdown.parent), REPO])
+    assert (tmp_path / "new" / "oxford_pets" / "split_zhou_OxfordPets.json").is_file()
+    assert out.endswith("exit 0 imported []\n"), out
+
+
 # ---------------------------------------------------------------------------
 # download-splits
 # ---------------------------------------------------------------------------

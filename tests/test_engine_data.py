@@ -142,3 +142,21 @@ def test_seeding_covers_python_numpy_and_torch():
     first = (random.random(), np.random.rand(), torch.rand(1).item())
     set_random_seed(7)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_unreadable_image_error_names_the_file_and_the_readers_way_out(tmp_path, monkeypatch):
+    from enprompt.engine import DataManager
+    from tests.engine_toys import make_toy_images, register_toys, toy_cfg
+
+    root = make_toy_images(str(tmp_path), n_per_class=2)
+    bad = tmp_path / "toy" / "blue" / "000.png"
+    bad.write_bytes(b"not a png")
+    cfg = toy_cfg(root, str(tmp_path / "out"))
+    cfg.freeze()
+    with pytest.raises(OSError, match=r'Cannot read image ".*000\.png": .*re-extract the dataset\)\.$'):
+        list(DataManager(cfg).test_loader)  # the engine alone names no option
+
+    toy_colours, _ = register_toys()
+    monkeypatch.setattr(toy_colours, "image_error_hint", "set TOY.SKIP True to skip it")
+    with pytest.raises(OSError, match=r"re-extract the dataset\), or set TOY.SKIP True to skip it\.$"):
+        list(DataManager(cfg).test_loader)

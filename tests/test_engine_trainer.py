@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from enprompt.engine import build_trainer, set_random_seed, setup_logger
+from enprompt.engine import build_trainer, load_checkpoint, set_random_seed, setup_logger
 from enprompt.engine.logger import Logger
 from tests.engine_toys import assert_same_weights, make_toy_images, toy_cfg, trained_weights
 
@@ -153,6 +153,60 @@ def test_eval_loads_requested_epoch_and_missing_file_is_named(toy_root, tmp_path
         trainer.load_model(out_dir, epoch=3)
 
 
+def test_best_val_model_is_saved_and_deployed(toy_root, tmp_path, capsys):
+    out_dir = str(tmp_path / "bv")
+    _run(toy_cfg(toy_root, out_dir, **{"TEST.FINAL_MODEL": "best_val"}))
+    out = capsys.readouterr().out
+    training, final = out.split("Finish training")
+    val = [float(a) for a in re.findall(r"Evaluate on the \*val\* set\n=> result\n(?:.*\n){2}\* accuracy: "
+                                         r"(\d+\.\d)%", training)]
+    assert len(val) == 4  # one val evaluation per epoch
+    best_epoch = val.index(max(val)) + 1  # the first epoch with the best result wins
+    folder = osp.join(out_dir, "toy_head")
+    assert sorted(os.listdir(folder)) == ["checkpoint", "model-best.pth.tar", "model.pth.tar-4"]
+    best = load_checkpoint(osp.join(folder, "model-best.pth.tar"))
+    assert best["epoch"] == best_epoch and best["val_result"] == pytest.approx(max(val), abs=0.05)
+    assert re.match(
+        r"\nDeploy the model with the best val performance\n"
+        rf'Loading weights to toy_head from "{re.escape(folder)}/model-best.pth.tar" \(epoch = {best_epoch}\)\n'
+        r"Evaluate on the \*test\* set\n=> result", final)
+
+
+def test_load_model_refuses_a_checkpoint_that_does_not_fit(toy_root, tmp_path):
+    import torch
+
+    out_dir = str(tmp_path / "fit")
+    trained = _run(toy_cfg(toy_root, out_dir, **{"OPTIM.MAX_EPOCH": 1}))
+    path = osp.join(out_dir, "toy_head", "model.pth.tar-1")
+    with pytest.raises(FileNotFoundError, match=r"available in .*toy_head: \['model.pth.tar-1'\]; pass --load-epoch"):
+        trained.load_model(out_dir, epoch=2)
+
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["state_dict"]["fc.weight"] = torch.zeros(4, 3)
+    torch.save(ckpt, path)
+    before = trained_weights(trained)
+    with pytest.raises(ValueError) as info:
+        trained.load_model(out_dir, epoch=1)
+    assert "shape mismatch: fc.weight: checkpoint (4, 3) vs model (3, 3)" in str(info.value)
+    assert str(info.value).endswith(trained.checkpoint_mismatch_hint)  # the method's own words, if any
+    assert_same_weights(trained_weights(trained), before)  # nothing half-loaded
+
+    ckpt["meta"]["backbone"] = "ViT-B/32"
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="trained with backbone 'ViT-B/32'"):
+        trained.load_model(out_dir, epoch=1)
+
+
+def test_confusion_matrix_is_written(toy_root, tmp_path):
+    import torch
+
+    out_dir = str(tmp_path / "cm")
+    _run(toy_cfg(toy_root, out_dir, **{"TEST.COMPUTE_CMAT": True, "OPTIM.MAX_EPOCH": 1}))
+    cmat = torch.load(osp.join(out_dir, "cmat.pt"), weights_only=True)
+    assert cmat.shape == (3, 3) and torch.allclose(cmat.sum(dim=1), torch.ones(3, dtype=cmat.dtype))
+    assert not [f for f in os.listdir(out_dir) if f.startswith(".")]  # no temporary file left
+
+
 def test_per_class_result_lines(toy_root, tmp_path, capsys):
     cfg = toy_cfg(toy_root, str(tmp_path / "pc"), **{"TEST.PER_CLASS_RESULT": True, "OPTIM.MAX_EPOCH": 2})
     _run(cfg)
@@ -204,4 +258,5 @@ def test_nan_loss_stops_with_epoch_batch_terms_and_keeps_last_checkpoint(toy_roo
     message = str(info.value)
     assert "epoch 3/4, batch 2/4" in message and "loss_ot = inf" in message
     assert "model.pth.tar-2" in message and "is kept" in message
+    assert message.endswith("Try a lower OPTIM.LR.")  # the engine's hint; a method sets its own
     assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-2"]

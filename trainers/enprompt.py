@@ -20,9 +20,6 @@ Drop-in use in another CoOp-family repository: copy this file to its
 ``trainers/``, ``import trainers.enprompt`` in its ``train.py`` and call
 ``enprompt.config.add_enprompt_config(cfg)`` in its ``extend_cfg``.
 """
-import os
-import os.path as osp
-
 import torch
 
 from enprompt.clip_loader import load_clip_for_run
@@ -33,66 +30,61 @@ from enprompt.dassl import (
     build_lr_scheduler,
     build_optimizer,
     compute_accuracy,
-    load_checkpoint,
+    count_num_param,
 )
 from enprompt.model import autocast_for, build_enprompt_model
 
-__all__ = ["EnPrompt"]
+__all__ = ["EnPrompt", "enprompt_step"]
+
+LOSS_TERMS = ("loss", "loss_ce", "loss_ot")
 
 
-def _checkpoint_files(folder):
-    if not osp.isdir(folder):
-        return []
-    return sorted(f for f in os.listdir(folder) if f.startswith("model") and ".pth.tar" in f)
+def enprompt_step(model, optimizer, scaler, image, label, precision, check_loss):
+    """One optimisation step of EnPrompt; the benchmark times this same function.
 
+    Forward under the precision's autocast (the model returns the logits and
+    ``loss = L_CE + lambda * L_OT``), ``check_loss(loss, terms)`` before any
+    update (a NaN or infinite loss stops training, naming each term), then
+    ``zero_grad``, backward and optimizer step, through ``scaler`` (a
+    ``GradScaler``) under ``amp``.
 
-def _check_state_dict_matches(module, state_dict, path):
-    """Raise ValueError unless ``state_dict`` has exactly ``module``'s keys and shapes."""
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    mismatched = [
-        f"{key}: checkpoint {tuple(state_dict[key].shape)} vs model {tuple(value.shape)}"
-        for key, value in expected.items()
-        if key in state_dict and tuple(state_dict[key].shape) != tuple(value.shape)
-    ]
-    if not (missing or unexpected or mismatched):
-        return
-    details = []
-    if mismatched:
-        details.append("shape mismatch: " + "; ".join(mismatched))
-    if missing:
-        details.append(f"missing from the checkpoint: {missing}")
-    if unexpected:
-        details.append(f"not in this model: {unexpected}")
-    raise ValueError(
-        f'The checkpoint "{path}" does not fit this EnPrompt model ({" | ".join(details)}). '
-        "It was trained with another backbone, another trainer, or other "
-        "TRAINER.ENPROMPT settings (N_CTX_VISION, PROMPT_DEPTH_VISION, ENLA.*, SF.*); "
-        "evaluate it with the same --config-file and MODEL.BACKBONE.NAME as in training."
-    )
-
-
-def _check_checkpoint_meta(saved, current, path):
-    """Raise ValueError if the checkpoint names another trainer or backbone.
-
-    Checkpoints without ``meta`` (written elsewhere) are checked by shape only.
+    Returns:
+        dict: ``loss``, ``loss_ce``, ``loss_ot`` and the batch accuracy
+        ``acc``, read back to the host.
     """
-    if not saved:
-        return
-    for key in ("trainer", "backbone"):
-        if key in saved and saved[key] != current[key]:
-            raise ValueError(
-                f'The checkpoint "{path}" was trained with {key} {saved[key]!r}, but this '
-                f"run uses {current[key]!r}. Evaluate it with the same "
-                f"{'--trainer' if key == 'trainer' else 'MODEL.BACKBONE.NAME (--backbone)'} "
-                "as in training."
-            )
+    with autocast_for(precision, image.device):
+        output = model(image, label)  # logits, loss_ce, loss_ot, loss
+    loss = output["loss"]
+    check_loss(loss, {name: output[name] for name in LOSS_TERMS})
+    optimizer.zero_grad()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    summary = {name: output[name].item() for name in LOSS_TERMS}
+    summary["acc"] = compute_accuracy(output["logits"], label)[0].item()
+    return summary
 
 
 @TRAINER_REGISTRY.register()
 class EnPrompt(TrainerX):
-    """EnPrompt trainer (see the module docstring and docs/METHOD.md)."""
+    """EnPrompt trainer (see the module docstring and docs/METHOD.md).
+
+    Saving, resuming and the strict ``load_model`` (trainer, backbone,
+    parameter names and shapes checked; a base-trained checkpoint loads into
+    a model built for new classes) come with ``TrainerX`` from
+    ``enprompt.dassl``; the two hints below adapt their errors to EnPrompt.
+    """
+
+    loss_anomaly_hint = "Try a lower OPTIM.LR or a more stable precision (TRAINER.ENPROMPT.PREC fp32 or amp)."
+    checkpoint_mismatch_hint = (
+        "It was trained with another backbone, another trainer, or other "
+        "TRAINER.ENPROMPT settings (N_CTX_VISION, PROMPT_DEPTH_VISION, ENLA.*, SF.*); "
+        "evaluate it with the same --config-file and MODEL.BACKBONE.NAME as in training."
+    )
 
     def check_cfg(self, cfg):
         check_enprompt_cfg(cfg)
@@ -107,9 +99,8 @@ class EnPrompt(TrainerX):
         print("Building EnPrompt (CLIP frozen; learning EnLa, visual prompts, strengthening projections)")
         self.model = build_enprompt_model(cfg, clip_model, classnames, device=self.device)
         learnable = self.model.prompt_learner
-        n_params = sum(p.numel() for p in learnable.parameters())
         print(f"Parameters to be updated: {sorted(n for n, _ in learnable.named_parameters())}")
-        print(f"# learnable params: {n_params:,}")
+        print(f"# learnable params: {count_num_param(learnable):,}")
 
         self.optim = build_optimizer(learnable, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
@@ -118,25 +109,9 @@ class EnPrompt(TrainerX):
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
-        with autocast_for(self.precision, self.device):
-            output = self.model(image, label)  # logits, loss_ce, loss_ot, loss
-        loss = output["loss"]
-        # Stop on a NaN/inf loss before any update, naming each term.
-        self.detect_anomaly(loss, terms={k: output[k] for k in ("loss", "loss_ce", "loss_ot")})
-        if self.scaler is not None:
-            self.optim.zero_grad()
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            self.model_backward_and_update(loss)
-
-        loss_summary = {
-            "loss": loss.item(),
-            "loss_ce": output["loss_ce"].item(),
-            "loss_ot": output["loss_ot"].item(),
-            "acc": compute_accuracy(output["logits"], label)[0].item(),
-        }
+        loss_summary = enprompt_step(
+            self.model, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
+        )
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return loss_summary
@@ -147,35 +122,3 @@ class EnPrompt(TrainerX):
     def model_inference(self, input):
         with autocast_for(self.precision, self.device):
             return self.model(input)
-
-    def load_model(self, directory, epoch=None):
-        """Load ``<directory>/prompt_learner/model.pth.tar-<epoch>`` (or
-        ``model-best.pth.tar`` when ``epoch`` is None) into this model, which
-        may be built for other classes than the checkpoint was trained on."""
-        if not directory:
-            print("Note that load_model() is skipped as no pretrained model is given")
-            return
-        if not osp.isdir(directory):
-            raise FileNotFoundError(
-                f'Model directory "{directory}" does not exist. Pass the --output-dir '
-                "of a finished EnPrompt training run as --model-dir."
-            )
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-        for name in self.get_model_names():
-            folder = osp.join(directory, name)
-            model_path = osp.join(folder, model_file)
-            if not osp.isfile(model_path):
-                available = _checkpoint_files(folder)
-                hint = (
-                    f"available in {folder}: {available}; pass --load-epoch N for model.pth.tar-N"
-                    if available
-                    else f"{folder} holds no checkpoint; was {directory} trained with the "
-                    "EnPrompt trainer and did the training finish?"
-                )
-                raise FileNotFoundError(f'No checkpoint "{model_path}" ({hint})')
-            checkpoint = load_checkpoint(model_path)
-            _check_checkpoint_meta(checkpoint.get("meta"), self.checkpoint_meta(), model_path)
-            state_dict = checkpoint["state_dict"]
-            _check_state_dict_matches(self._models[name], state_dict, model_path)
-            print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
-            self._models[name].load_state_dict(state_dict, strict=True)

@@ -18,7 +18,7 @@ Command line: ``python -m enprompt.data {download-splits,check} ...`` (see
 
 Names are imported lazily, so that the command line does not load PyTorch.
 """
-import importlib
+from enprompt.lazy import lazy_exports
 
 _EXPORTS = {
     "DatasetNotReadyError": "errors",
@@ -59,15 +59,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,13 +9,15 @@ Usage::
 
 (also installed as ``enprompt-data``). Dataset names are the config basenames
 of ``configs/datasets/``. ``check`` exits with status 1 when a dataset is not
-ready, printing each problem with its fix; see docs/DATASETS.md.
+ready, printing each problem with its fix; see docs/DATASETS.md. Neither
+command imports PyTorch.
 """
 import argparse
 import sys
 
 from .catalog import LAYOUTS
 from .checks import find_problems
+from .download import DownloadError, download_splits
 
 __all__ = ["main"]
 
@@ -33,9 +35,6 @@ def _dataset_names(names):
 
 
 def _cmd_download(args):
-    # imported here: it loads the engine (and PyTorch), which `check` does not need
-    from .download import DownloadError, download_splits
-
     try:
         download_splits(_dataset_names(args.datasets), args.root, quiet=args.quiet)
     except DownloadError as e:

@@ -45,6 +45,8 @@ class ReaderMixin:
     """
 
     layout = None
+    # Named in read_image's error, as the way past an unreadable image (drop_bad_images).
+    image_error_hint = "set DATALOADER.SKIP_BAD_IMAGES True to skip unreadable images with a warning"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -113,7 +113,7 @@ def _same_class_folder_problems(dataset_dir, folders):
 
 
 def _split_file_problems(layout, dataset_dir, split_path):
-    # imported here: splits.py needs the Dassl switch (torch), the quick checks do not
+    # imported here: only the deep check reads the split file
     from .datums import missing_files
     from .splits import read_split_records
 

@@ -1,8 +1,6 @@
 """Turning ``(image path, label, class name)`` records into ``Datum`` objects."""
 import os.path as osp
 
-from enprompt.dassl import Datum
-
 from .errors import DatasetNotReadyError
 
 __all__ = ["make_datums", "make_datum_lists", "missing_files"]
@@ -40,6 +38,8 @@ def make_datums(records, source, fix, dataset=None, docs=None):
         raise DatasetNotReadyError.missing_images(
             missing, len(records), source, fix, dataset=dataset, docs=docs
         )
+    from enprompt.dassl import Datum  # the engine's; imported here so that `check` needs no torch
+
     return [Datum(impath=impath, label=int(label), classname=classname)
             for impath, label, classname in records]
 

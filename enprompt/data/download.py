@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import zipfile
 
-from enprompt.engine.tools import atomic_write
+from enprompt.fileio import atomic_write
 
 from .catalog import IMAGENET_VARIANTS, LAYOUTS
 from .checks import dataset_dir_of

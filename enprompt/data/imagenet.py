@@ -3,8 +3,7 @@ import json
 import os.path as osp
 from collections import OrderedDict
 
-from enprompt.dassl import listdir_nohidden
-from enprompt.engine.tools import atomic_write
+from enprompt.fileio import atomic_write, listdir_nohidden
 
 from .errors import DatasetNotReadyError
 from .splits import datum_records

@@ -17,7 +17,7 @@ import os.path as osp
 import random
 from collections import defaultdict
 
-from enprompt.dassl import listdir_nohidden, read_json, write_json
+from enprompt.fileio import listdir_nohidden, read_json, write_json
 
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
+from enprompt.fileio import atomic_write
+
 from .registry import Registry, check_availability
 
 __all__ = ["EVALUATOR_REGISTRY", "EvaluatorBase", "Classification", "build_evaluator"]
@@ -113,7 +115,8 @@ class Classification(EvaluatorBase):
         if self.cfg.TEST.COMPUTE_CMAT:
             cmat = confusion_matrix(self._y_true, self._y_pred, normalize="true")
             save_path = osp.join(self.cfg.OUTPUT_DIR, "cmat.pt")
-            torch.save(torch.from_numpy(cmat), save_path)
+            with atomic_write(save_path, "wb") as f:
+                torch.save(torch.from_numpy(cmat), f)
             print(f"Confusion matrix is saved to {save_path}")
 
         return results

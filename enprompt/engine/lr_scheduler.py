@@ -18,7 +18,7 @@ e.g. 1e-5, 0.0035, 0.003166, 0.002291, 0.001209 for LR 0.0035 and 5 epochs.
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from .checkpoint import LegacyObject
+from .legacy_checkpoint import LegacyObject
 
 __all__ = [
     "AVAI_SCHEDS",

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointIO, load_checkpoint
+from .checkpoint_mixin import CheckpointMixin
 from .data import DataManager
 from .evaluator import build_evaluator
 from .meters import AverageMeter, MetricMeter
@@ -45,8 +45,13 @@ def build_trainer(cfg):
     return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
 
 
-class TrainerBase(CheckpointIO):
-    """Registered models with their optimisers and schedulers, and the epoch loop."""
+class TrainerBase(CheckpointMixin):
+    """Registered models with their optimisers and schedulers, and the epoch loop.
+
+    Saving, resuming, loading, ``after_epoch`` and ``detect_anomaly`` come from
+    :class:`~enprompt.engine.checkpoint_mixin.CheckpointMixin`, which the real
+    Dassl's ``TrainerX`` also gets (see :mod:`enprompt.dassl`).
+    """
 
     def __init__(self):
         self._models = OrderedDict()
@@ -73,31 +78,6 @@ class TrainerBase(CheckpointIO):
             if name not in names_real:
                 raise KeyError(f'No model named "{name}"; registered: {names_real}')
         return names
-
-    def load_model(self, directory, epoch=None):
-        """Load each registered model's weights from ``directory/<name>/``.
-
-        ``epoch`` selects ``model.pth.tar-<epoch>``; without it the best-val
-        model ``model-best.pth.tar`` is loaded (Dassl's behaviour).
-        """
-        if not directory:
-            print(
-                "Note that load_model() is skipped as no pretrained model is given "
-                "(ignore this if it's done on purpose)"
-            )
-            return
-        model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-        for name in self.get_model_names():
-            model_path = osp.join(directory, name, model_file)
-            if not osp.exists(model_path):
-                raise FileNotFoundError(f'No model at "{model_path}"')
-            checkpoint = load_checkpoint(model_path)
-            val_result = checkpoint.get("val_result")
-            val_text = "n/a" if val_result is None else f"{val_result:.1f}"
-            print(
-                f"Load {model_path} to {name} (epoch={checkpoint['epoch']}, val_result={val_text})"
-            )
-            self._models[name].load_state_dict(checkpoint["state_dict"])
 
     def set_model_mode(self, mode="train", names=None):
         for name in self.get_model_names(names):
@@ -148,9 +128,6 @@ class TrainerBase(CheckpointIO):
         pass
 
     def before_epoch(self):
-        pass
-
-    def after_epoch(self):
         pass
 
     def run_epoch(self):
@@ -255,23 +232,6 @@ class SimpleTrainer(TrainerBase):
         elapsed = str(datetime.timedelta(seconds=round(time.time() - self.time_start)))
         print(f"Elapsed: {elapsed}")
         self.close_writer()
-
-    def after_epoch(self):
-        """Best-val evaluation (``TEST.FINAL_MODEL best_val``) and the epoch checkpoint.
-
-        See ``CheckpointIO.save_epoch_checkpoint``: the files kept are Dassl's
-        (every ``TRAIN.CHECKPOINT_FREQ`` epochs and the last epoch), and every
-        epoch is a resume point while the run is in progress.
-        """
-        if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
-            curr_result = self.test(split="val")
-            if curr_result > self.best_result:
-                self.best_result = curr_result
-                self.save_model(
-                    self.epoch, self.output_dir, val_result=curr_result,
-                    model_name="model-best.pth.tar",
-                )
-        self.save_epoch_checkpoint()
 
     @torch.no_grad()
     def test(self, split=None):

@@ -32,8 +32,8 @@ def build_data_loader(
     if not data_source:
         raise ValueError(
             f"Cannot build a {'training' if is_train else 'test'} data loader from an "
-            "empty list of images. Check DATASET.ROOT, DATASET.NUM_SHOTS and "
-            "DATASET.SUBSAMPLE_CLASSES."
+            "empty list of images. Check DATASET.ROOT, DATASET.NUM_SHOTS and the "
+            "dataset reader's options that select images or classes."
         )
     sampler = build_sampler(
         sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
@@ -103,6 +103,11 @@ class DataManager:
             dataset_wrapper=dataset_wrapper,
         )
 
+        # The reader's way past an unreadable image, named in read_image's error.
+        for loader in (self.train_loader_x, self.train_loader_u, self.val_loader, self.test_loader):
+            if loader is not None:
+                loader.dataset.image_error_hint = dataset.image_error_hint
+
         self._num_classes = dataset.num_classes
         self._num_source_domains = len(cfg.DATASET.SOURCE_DOMAINS)
         self._lab2cname = dataset.lab2cname
@@ -149,6 +154,8 @@ class DatasetWrapper(TorchDataset):
     ``DATALOADER.RETURN_IMG0``, the un-augmented ``img0``.
     """
 
+    image_error_hint = ""  # set by DataManager from the dataset (DatasetBase.image_error_hint)
+
     def __init__(self, cfg, data_source, transform=None, is_train=False):
         self.cfg = cfg
         self.data_source = data_source
@@ -175,7 +182,7 @@ class DatasetWrapper(TorchDataset):
     def __getitem__(self, idx):
         item = self.data_source[idx]
         output = {"label": item.label, "domain": item.domain, "impath": item.impath, "index": idx}
-        img0 = read_image(item.impath)
+        img0 = read_image(item.impath, hint=self.image_error_hint)
         if self.transform is None:
             output["img"] = img0
         elif isinstance(self.transform, (list, tuple)):

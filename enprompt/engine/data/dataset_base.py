@@ -26,6 +26,9 @@ class DatasetBase:
 
     dataset_dir = ""  # folder of the dataset under DATASET.ROOT
     domains = []  # names of the domains (domain generalisation datasets)
+    # Another way past an unreadable image than fixing the file, e.g. an option
+    # of the reader that skips such images; appended to read_image's error.
+    image_error_hint = ""
 
     def __init__(self, train_x=None, train_u=None, val=None, test=None):
         self._train_x = train_x
@@ -69,7 +72,8 @@ class DatasetBase:
         if not data_source:
             raise ValueError(
                 "The training list is empty, so the number of classes is unknown. "
-                "Check DATASET.ROOT, DATASET.NUM_SHOTS and DATASET.SUBSAMPLE_CLASSES."
+                "Check DATASET.ROOT, DATASET.NUM_SHOTS and the dataset reader's options "
+                "that select images or classes."
             )
         return max(item.label for item in data_source) + 1
 

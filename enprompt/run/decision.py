@@ -1,0 +1,206 @@
+"""Skip, resume, start, or refuse: what a run may do in its folder.
+
+The rules (docs/RELIABILITY.md, "Reusing a run folder"):
+
+* **Training** (``kind="train"``), with the folder's manifest ``M`` and the
+  requested identity ``I``:
+    - no manifest, empty folder: start;
+    - no manifest, folder written before manifests existed: as before
+      (resume from its checkpoint, or skip when its log holds a finished
+      result), with one warning;
+    - ``M.identity.hash != I.hash``: refuse, naming every differing key with
+      both values and the two ways out (another folder, or an explicit
+      overwrite), unless an overwrite was asked for;
+    - ``M`` finished: skip; otherwise (running, interrupted, failed): resume.
+* **Evaluation** (``kind="eval"``) also needs the model folder's state:
+    - the model's training is not finished: refuse (with the epochs done and
+      how to finish them), unless an epoch was asked for explicitly
+      (``--load-epoch N``); that result is then recorded as *partial*;
+    - an eval manifest with another identity: refuse, as for training;
+    - an eval manifest that is finished and evaluated the checkpoint that is
+      still the model's final one: skip; otherwise evaluate (again).
+"""
+from collections import namedtuple
+
+from .identity import format_diff, diff_keys
+
+__all__ = [
+    "Decision",
+    "ModelState",
+    "RunConflict",
+    "decide_train",
+    "decide_eval",
+    "OVERWRITE_HINT",
+]
+
+# action: "start", "resume", "skip", "legacy" (a folder without manifest:
+# behave as before manifests existed) or "overwrite"; reason: one line for
+# the user; manifest: the folder's manifest (or None); partial: an eval of a
+# checkpoint that is not a finished model's final one.
+Decision = namedtuple("Decision", ["action", "reason", "manifest", "partial"])
+Decision.__new__.__defaults__ = (None, False)
+
+# What an evaluation knows of the model folder it reads.
+#   manifest: the model run's manifest (None: written before manifests)
+#   epochs_on_disk: epochs N of the model.pth.tar-N files found, sorted
+ModelState = namedtuple("ModelState", ["model_dir", "manifest", "epochs_on_disk"])
+
+OVERWRITE_HINT = (
+    "use another output folder (train.py --output-dir; for the scripts, OUTPUT=<folder> "
+    "or CFG=<config name>), or start over in this folder with train.py --overwrite "
+    "(scripts: OVERWRITE=1), which deletes what the folder holds"
+)
+
+
+class RunConflict(RuntimeError):
+    """The run folder holds another experiment, or an evaluation's model is unusable.
+
+    Attributes:
+        diff (list): ``[(key, stored, requested)]`` when identities differ.
+    """
+
+    def __init__(self, message, diff=None):
+        super().__init__(message)
+        self.diff = diff or []
+
+
+def _refuse_other_experiment(run_dir, manifest, identity):
+    diff = diff_keys(manifest["identity"]["keys"], identity.keys)
+    lines = format_diff(diff)
+    status = manifest["status"]
+    raise RunConflict(
+        f"{run_dir} holds another experiment ({manifest['kind']} run, {status}), so "
+        "nothing was started. Differences:\n  " + "\n  ".join(lines) +
+        f"\nTo run the requested experiment, {OVERWRITE_HINT}.",
+        diff=diff,
+    )
+
+
+def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
+    """What a training run does in ``run_dir``.
+
+    Args:
+        run_dir (str): the output folder.
+        identity (Identity): of the requested run.
+        manifest (dict or None): the folder's manifest.
+        has_content (bool): the folder holds logs or checkpoints.
+        overwrite (bool): the user asked to start over in this folder.
+
+    Returns:
+        Decision
+
+    Raises:
+        RunConflict: another experiment is in the folder and no overwrite was asked.
+    """
+    if manifest is None:
+        if not has_content:
+            return Decision("start", "new run")
+        if overwrite:
+            return Decision("overwrite", "starting over (--overwrite)")
+        return Decision(
+            "legacy",
+            f"{run_dir} was written before run manifests existed, so its config cannot be "
+            "checked against this one; it is resumed (or skipped) as before",
+        )
+    if overwrite:
+        return Decision("overwrite", "starting over (--overwrite)", manifest)
+    if manifest["identity"]["hash"] != identity.hash:
+        _refuse_other_experiment(run_dir, manifest, identity)
+    if manifest["kind"] != "train":
+        raise RunConflict(
+            f"{run_dir} holds an evaluation (--eval-only), not a training run. To train, "
+            f"{OVERWRITE_HINT}."
+        )
+    if manifest["status"] == "finished":
+        return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
+    return Decision("resume", f"{manifest['status']} run of the same experiment", manifest)
+
+
+def _final_checkpoint(model_manifest):
+    checkpoint = model_manifest.get("checkpoint") or {}
+    return checkpoint if checkpoint.get("epoch") is not None else None
+
+
+def _unfinished_model_message(state):
+    manifest = state.manifest
+    done = state.epochs_on_disk[-1] if state.epochs_on_disk else 0
+    total = (manifest.get("epochs") or {}).get("max")
+    if total is None:
+        total = manifest["identity"]["keys"].get("OPTIM.MAX_EPOCH")
+    status = manifest["status"]
+    why = f": {manifest['error']}" if manifest.get("error") else ""
+    return (
+        f"The model in {state.model_dir} has not finished training ({status}{why}; "
+        f"{done} of {total} epochs done), so it is not evaluated. Finish it by rerunning "
+        "its training command (the same script and arguments): it resumes from epoch "
+        f"{done}. To evaluate an unfinished checkpoint anyway, pass --load-epoch N "
+        "(e.g. LOADEP=N for the scripts); the result is then marked partial."
+    )
+
+
+def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=None,
+                overwrite=False):
+    """What an ``--eval-only`` run does in ``run_dir``.
+
+    Args:
+        run_dir (str): the output folder of the evaluation.
+        identity (Identity): of the requested evaluation.
+        manifest (dict or None): the evaluation folder's manifest.
+        has_content (bool): the folder holds logs.
+        model (ModelState or None): the model folder (None: zero-shot, no model).
+        explicit_epoch (int or None): ``--load-epoch`` as given by the user.
+        overwrite (bool): start over in this folder.
+
+    Returns:
+        Decision (``partial`` True when the evaluated checkpoint is not the
+        final checkpoint of a finished training run).
+
+    Raises:
+        RunConflict: the folder holds another experiment, or the model is not
+            finished and no epoch was asked for.
+    """
+    partial = False
+    if model is not None and model.manifest is not None:
+        final = _final_checkpoint(model.manifest)
+        finished = model.manifest["status"] == "finished" and final is not None
+        if not finished and explicit_epoch is None:
+            raise RunConflict(_unfinished_model_message(model))
+        partial = explicit_epoch is not None and (not finished or explicit_epoch != final["epoch"])
+
+    if manifest is None:
+        if has_content and not overwrite:
+            return Decision("legacy", f"{run_dir} was written before run manifests existed",
+                            None, partial)
+        return Decision("start", "new evaluation", None, partial)
+    if overwrite:
+        return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
+    if manifest["identity"]["hash"] != identity.hash:
+        _refuse_other_experiment(run_dir, manifest, identity)
+    if manifest["kind"] != "eval":
+        raise RunConflict(
+            f"{run_dir} holds a training run, not an evaluation. To evaluate here, "
+            f"{OVERWRITE_HINT}."
+        )
+    if manifest["status"] != "finished":
+        return Decision("start", f"the previous evaluation is {manifest['status']}",
+                        manifest, partial)
+    if manifest.get("partial") or partial:
+        return Decision("start", "the previous result is partial; evaluating again",
+                        manifest, partial)
+    evaluated = manifest.get("evaluated") or {}
+    if model is None or model.manifest is None:
+        return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
+    final = _final_checkpoint(model.manifest)
+    same = (
+        evaluated.get("model_run_id") == model.manifest["run_id"]
+        and evaluated.get("sha256") == final.get("sha256")
+    )
+    if same:
+        return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
+    return Decision(
+        "start",
+        f"the model was trained again since this evaluation (it evaluated epoch "
+        f"{evaluated.get('epoch')} of run {evaluated.get('model_run_id')}); evaluating "
+        "its final checkpoint",
+        manifest,
+    )

@@ -1,0 +1,246 @@
+"""One run in its folder, from the decision to the final manifest.
+
+``train.py`` drives a run through a :class:`RunSession`::
+
+    session = RunSession(cfg, kind="train", command=sys.argv, engine=ENGINE)
+    decision = session.open()          # lock the folder, read its manifest, decide
+    if decision.action == "skip": ...  # finished: nothing to do
+    session.begin()                    # manifest "running" (written atomically)
+    ...build the trainer...
+    session.record_trainer(trainer)    # class names, split and few-shot files
+    ...train or evaluate...
+    session.finish(result)             # manifest "finished", with the result and checkpoint
+    session.close()                    # release the folder
+
+:meth:`interrupted` and :meth:`failed` end a run that did not finish. All of
+this is plain Python and file I/O; the trainer is only read (duck typing).
+"""
+import os
+import os.path as osp
+import shutil
+
+from enprompt.logparse import find_result, list_logs
+
+from .checkpoints import checkpoint_epochs, checkpoint_file, model_folders
+from .decision import ModelState, decide_eval, decide_train
+from .identity import run_identity
+from .lock import LOCK_NAME, RunFolderLock
+from .manifest import new_manifest, read_manifest, utc_now, write_manifest
+from .provenance import clip_weights_sha256, environment, file_record, file_sha256
+
+__all__ = ["RunSession"]
+
+
+def _first_line(text):
+    text = str(text).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _has_content(run_dir):
+    if not osp.isdir(run_dir):
+        return False
+    return bool(list_logs(run_dir) or model_folders(run_dir))
+
+
+class RunSession:
+    """The state of one run folder while a run works in it.
+
+    Args:
+        cfg (CfgNode): the final config (``OUTPUT_DIR`` is the run folder).
+        kind (str): "train" or "eval".
+        command (list[str]): the command line, recorded in the manifest.
+        engine (str): "builtin" or "dassl".
+        overwrite (bool): start over in a folder that holds something else.
+        model_dir (str): eval: the model folder (``--model-dir``), "" for none.
+        explicit_epoch (int): eval: ``--load-epoch`` as given, or None.
+    """
+
+    def __init__(self, cfg, kind, command, engine, overwrite=False, model_dir="",
+                 explicit_epoch=None):
+        self.cfg = cfg
+        self.kind = kind
+        self.run_dir = cfg.OUTPUT_DIR
+        self.command = list(command)
+        self.engine = engine
+        self.overwrite = overwrite
+        self.model_dir = model_dir
+        self.explicit_epoch = explicit_epoch
+        self.identity = run_identity(
+            cfg, clip_weights_sha256(cfg.TRAINER.ENPROMPT.CLIP_WEIGHTS, cfg.MODEL.BACKBONE.NAME)
+        )
+        self.lock = RunFolderLock(self.run_dir)
+        self.decision = None
+        self.model = None
+        self.manifest = None
+        self.last_result = None
+
+    # ------------------------------------------------------------ decide
+    def model_state(self):
+        """The :class:`ModelState` of the evaluated model folder (None without one)."""
+        if not self.model_dir:
+            return None
+        return ModelState(self.model_dir, read_manifest(self.model_dir),
+                          checkpoint_epochs(self.model_dir))
+
+    def open(self):
+        """Lock the folder and decide what the run does there.
+
+        Returns:
+            Decision
+
+        Raises:
+            RunFolderBusy: another process works in the folder (nothing touched).
+            RunConflict: the folder holds another experiment (lock released).
+            ManifestError: the folder's manifest is damaged (lock released).
+        """
+        self.lock.acquire()
+        try:
+            manifest = read_manifest(self.run_dir)
+            has_content = _has_content(self.run_dir)
+            if self.kind == "train":
+                decision = decide_train(self.run_dir, self.identity, manifest, has_content,
+                                        overwrite=self.overwrite)
+                if decision.action == "legacy" and find_result(self.run_dir) is not None:
+                    decision = decision._replace(action="skip", reason=decision.reason)
+            else:
+                self.model = self.model_state()
+                decision = decide_eval(self.run_dir, self.identity, manifest, has_content,
+                                       self.model, explicit_epoch=self.explicit_epoch,
+                                       overwrite=self.overwrite)
+                if decision.action == "legacy" and find_result(self.run_dir, test_log=True):
+                    decision = decision._replace(action="skip")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.decision = decision
+        return decision
+
+    def eval_epoch(self):
+        """The epoch an evaluation loads: ``--load-epoch`` if given, else the
+        finished model's final epoch, else (a model folder without manifest)
+        its newest checkpoint. None when there is no model folder."""
+        if self.explicit_epoch is not None or self.model is None:
+            return self.explicit_epoch
+        if self.model.manifest is not None:
+            return self.model.manifest["checkpoint"]["epoch"]
+        return self.model.epochs_on_disk[-1] if self.model.epochs_on_disk else None
+
+    # ------------------------------------------------------------ record
+    def _clear_folder(self):
+        for name in os.listdir(self.run_dir):
+            if name == LOCK_NAME:
+                continue
+            path = osp.join(self.run_dir, name)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+
+    def begin(self):
+        """Write the ``running`` manifest (after clearing the folder on overwrite)."""
+        action = self.decision.action
+        if action == "overwrite":
+            self._clear_folder()
+        previous = self.decision.manifest
+        manifest = new_manifest(
+            self.kind,
+            self.identity,
+            config=self.cfg.dump(),
+            trainer=self.cfg.TRAINER.NAME,
+            backbone=self.cfg.MODEL.BACKBONE.NAME,
+            dataset=self.cfg.DATASET.NAME,
+            environment=environment(self.engine),
+            command=self.command,
+            partial=bool(self.decision.partial),
+        )
+        if action == "resume" and previous is not None:
+            manifest["run_id"] = previous["run_id"]
+            manifest["data"] = previous.get("data") or manifest["data"]
+            manifest["started"] = previous.get("started") or manifest["started"]
+            manifest["resumed"] = (previous.get("resumed") or []) + [utc_now()]
+        self.manifest = manifest
+        write_manifest(self.run_dir, manifest)
+
+    def record_trainer(self, trainer):
+        """Record what the built trainer uses: class names and data files."""
+        dataset = getattr(getattr(trainer, "dm", None), "dataset", None)
+        if dataset is not None:
+            self.manifest["classnames"] = list(getattr(dataset, "classnames", []) or [])
+            folder = getattr(dataset, "dataset_dir", None)
+            self.manifest["data"] = {
+                "split_file": file_record(getattr(dataset, "split_path", None), folder),
+                "fewshot_file": file_record(getattr(dataset, "fewshot_path", None), folder),
+            }
+        write_manifest(self.run_dir, self.manifest)
+
+    def record_result(self, results):
+        """Keep the last evaluation's metrics (``{"accuracy": ..., ...}``)."""
+        self.last_result = {k: float(v) for k, v in dict(results).items()}
+
+    def _end(self, status, error=None, epochs=None):
+        self.manifest["status"] = status
+        self.manifest["error"] = error
+        self.manifest["ended"] = utc_now()
+        if epochs is not None:
+            self.manifest["epochs"] = epochs
+        if self.last_result is not None:
+            self.manifest["result"] = self.last_result
+        write_manifest(self.run_dir, self.manifest)
+
+    def finish(self, trainer=None, final_epoch=None, final_file=None):
+        """Mark the run finished, with its result and the checkpoint it produced or read.
+
+        Args:
+            trainer: the trainer (train: its epochs; eval: unused).
+            final_epoch (int): train: the epoch of the deployed checkpoint.
+            final_file (str): train: the deployed checkpoint file.
+        """
+        epochs = None
+        if self.kind == "train":
+            epochs = {"done": getattr(trainer, "max_epoch", None),
+                      "max": getattr(trainer, "max_epoch", None)}
+            if final_file and osp.isfile(final_file):
+                self.manifest["checkpoint"] = {
+                    "path": osp.relpath(final_file, self.run_dir),
+                    "epoch": final_epoch,
+                    "sha256": file_sha256(final_file),
+                }
+        elif self.model is not None:
+            epoch = self.eval_epoch()
+            path = checkpoint_file(self.model_dir, epoch)
+            model_manifest = self.model.manifest or {}
+            self.manifest["evaluated"] = {
+                "model_dir": osp.abspath(self.model_dir),
+                "checkpoint": osp.relpath(path, self.model_dir) if path else None,
+                "epoch": epoch,
+                "sha256": file_sha256(path) if path else None,
+                "model_run_id": model_manifest.get("run_id"),
+                "model_identity_hash": (model_manifest.get("identity") or {}).get("hash"),
+                "model_status": model_manifest.get("status"),
+            }
+        self._end("finished", epochs=epochs)
+
+    def interrupted(self, notice, epochs_done=None):
+        """Mark the run interrupted, with the one-line notice."""
+        if self.manifest is not None:
+            epochs = None if epochs_done is None else {"done": epochs_done,
+                                                       "max": self.cfg.OPTIM.MAX_EPOCH}
+            self._end("interrupted", error=_first_line(notice), epochs=epochs)
+
+    def failed(self, error, epochs_done=None):
+        """Mark the run failed, with the error's first line."""
+        if self.manifest is not None:
+            epochs = None if epochs_done is None else {"done": epochs_done,
+                                                       "max": self.cfg.OPTIM.MAX_EPOCH}
+            self._end("failed", error=_first_line(f"{type(error).__name__}: {error}"),
+                      epochs=epochs)
+
+    def epochs_saved(self):
+        """Epochs whose checkpoint is complete in the run folder (training)."""
+        epochs = checkpoint_epochs(self.run_dir)
+        return epochs[-1] if epochs else 0
+
+    def close(self):
+        """Release the run folder."""
+        self.lock.release()
+

@@ -19,6 +19,7 @@ __all__ = [
     "EPOCH_PREFIX",
     "checkpoint_name",
     "epoch_of",
+    "list_checkpoints",
     "saved_epochs",
 ]
 
@@ -38,6 +39,16 @@ def epoch_of(name):
     """The epoch of a ``model.pth.tar-<epoch>`` file name, or None."""
     match = _EPOCH_FILE.match(name)
     return int(match.group(1)) if match else None
+
+
+def list_checkpoints(model_folder):
+    """Sorted names of the checkpoint files in one model's folder (empty if it does not exist)."""
+    if not osp.isdir(model_folder):
+        return []
+    return sorted(
+        name for name in os.listdir(model_folder)
+        if name == BEST_NAME or epoch_of(name) is not None
+    )
 
 
 def saved_epochs(model_folder):

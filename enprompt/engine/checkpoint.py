@@ -19,13 +19,20 @@ Differences from Dassl, all invisible to code that reads Dassl checkpoints:
 """
 import collections
 import errno
-import os
 import os.path as osp
 import pickle
 import shutil
 
 import torch
 
+from enprompt.checkpoint_layout import (
+    BEST_NAME,
+    EPOCH_PREFIX,
+    POINTER_FILE,
+    checkpoint_name,
+    list_checkpoints,
+    saved_epochs,
+)
 from enprompt.fileio import atomic_write, mkdir_if_missing
 
 from .legacy_checkpoint import legacy_safe_globals
@@ -45,25 +52,9 @@ __all__ = [
     "load_pretrained_weights",
 ]
 
-POINTER_FILE = "checkpoint"
-BEST_NAME = "model-best.pth.tar"
-EPOCH_PREFIX = "model.pth.tar-"
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be written or read; the message says why and what to do."""
-
-
-def checkpoint_name(epoch=None):
-    """File name of the checkpoint of 1-based ``epoch``; the best-val model's without one."""
-    return BEST_NAME if epoch is None else f"{EPOCH_PREFIX}{epoch}"
-
-
-def list_checkpoints(folder):
-    """Sorted names of the checkpoint files in ``folder`` (empty if it does not exist)."""
-    if not osp.isdir(folder):
-        return []
-    return sorted(f for f in os.listdir(folder) if f == BEST_NAME or f.startswith(EPOCH_PREFIX))
 
 
 def _remove_module_prefix(state_dict):
@@ -177,12 +168,8 @@ def latest_checkpoint(fdir):
             lines = [line.strip() for line in f if line.strip()]
         if lines and osp.isfile(osp.join(fdir, lines[0])):
             return osp.join(fdir, lines[0])
-    epochs = [
-        int(name[len(EPOCH_PREFIX):])
-        for name in list_checkpoints(fdir)
-        if name.startswith(EPOCH_PREFIX) and name[len(EPOCH_PREFIX):].isdigit()
-    ]
-    return osp.join(fdir, checkpoint_name(max(epochs))) if epochs else None
+    epochs = saved_epochs(fdir)
+    return osp.join(fdir, checkpoint_name(epochs[-1])) if epochs else None
 
 
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 
+from enprompt.checkpoint_layout import saved_epochs
 from tests.paths import REPO
 
 __all__ = ["child_env", "assert_succeeded", "run_train_py", "kill_after_first_checkpoint", "modules_loaded_by"]
@@ -67,33 +68,61 @@ def run_train_py(argv, env=None, check=True, timeout=600):
 def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=300):
     """Run ``command`` in its own process group; SIGKILL the group once a checkpoint exists.
 
-    The resume point is ``run_dir/prompt_learner/checkpoint``, the pointer
-    Dassl writes after each saved epoch. Returns the epoch of the checkpoint
-    it names (the last epoch where the run ended before the kill). Fails the
-    test when the command ends without a checkpoint or saves none within
+    Waits until every process of the group is gone (a killed ``train.py``
+    releases its run folder's lock only when it has exited), and returns the
+    epoch the run resumes from: the newest complete ``model.pth.tar-N`` in
+    ``run_dir/prompt_learner`` (the ``checkpoint`` pointer may still name the
+    previous one when the kill fell between the two writes). Fails the test
+    when the command ends without a checkpoint or saves none within
     ``timeout`` seconds.
     """
-    pointer = osp.join(run_dir, "prompt_learner", "checkpoint")
+    folder = osp.join(run_dir, "prompt_learner")
     process = subprocess.Popen(
         command, cwd=cwd, env=env or child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         deadline = time.time() + timeout
-        while not osp.isfile(pointer):
+        while not saved_epochs(folder):
             if process.poll() is not None:  # it may have saved one just before it ended
-                assert osp.isfile(pointer), "training exited before its first checkpoint"
+                assert saved_epochs(folder), "training exited before its first checkpoint"
                 break
             assert time.time() < deadline, f"no checkpoint after {timeout} s"
             time.sleep(0.01)
     finally:
+        _kill_group(process)
+    return saved_epochs(folder)[-1]
+
+
+def _kill_group(process):
+    """SIGKILL ``process``'s group and wait until none of its processes is left."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the whole group has already ended
+        pass
+    process.wait()
+    deadline = time.time() + 60
+    while _live_members(process.pid):
+        assert time.time() < deadline, f"group {process.pid} still alive 60 s after SIGKILL"
+        time.sleep(0.01)
+
+
+def _live_members(pgid):
+    """Pids of the processes of group ``pgid`` that have not exited (zombies excluded:
+    an orphan's zombie may never be reaped in a container, but it holds no lock)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:  # the whole group has already ended
-            pass
-        process.wait()
-    with open(pointer) as f:
-        return int(f.read().strip().rsplit("-", 1)[1])
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in ("Z", "X"):
+            members.append(int(name))
+    return members
 
 
 def modules_loaded_by(statement, modules):

@@ -91,8 +91,8 @@ def test_large_file_hash_is_cached_until_the_file_changes(tmp_path, monkeypatch)
     path = tmp_path / "weights.pt"
     path.write_bytes(b"\0" * (9 << 20))
     calls = []
-    real = provenance._hash_file
-    monkeypatch.setattr(provenance, "_hash_file", lambda p: calls.append(p) or real(p))
+    real = provenance.sha256_of_file
+    monkeypatch.setattr(provenance, "sha256_of_file", lambda p: calls.append(p) or real(p))
     first = provenance.file_sha256(str(path))
     assert provenance.file_sha256(str(path)) == first and len(calls) == 1
     path.write_bytes(b"\1" * (9 << 20))

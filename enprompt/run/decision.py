@@ -78,6 +78,45 @@ def _refuse_other_experiment(run_dir, manifest, identity):
     )
 
 
+# Per kind of run: what a new one is called, what happens to a folder written
+# before manifests existed, and what a folder holding the other kind says.
+_KIND_WORDS = {
+    "train": ("new run", "resumed (or skipped)",
+              "holds an evaluation (--eval-only), not a training run. To train"),
+    "eval": ("new evaluation", "evaluated (or skipped)",
+             "holds a training run, not an evaluation. To evaluate here"),
+}
+
+
+def _folder_decision(run_dir, identity, manifest, has_content, kind, overwrite, partial=False):
+    """What training and evaluation decide alike: an empty folder, one written before
+    manifests existed, an overwrite, another experiment or another kind of run.
+
+    Returns:
+        Decision, or None when the folder holds this same experiment (the
+        caller then decides between skipping and running again).
+    """
+    new, legacy, other_kind = _KIND_WORDS[kind]
+    if manifest is None:
+        if not has_content:
+            return Decision("start", new, None, partial)
+        if overwrite:
+            return Decision("overwrite", "starting over (--overwrite)", None, partial)
+        return Decision(
+            "legacy",
+            f"{run_dir} was written before run manifests existed, so its config cannot be "
+            f"checked against this one; it is {legacy} as before",
+            None, partial,
+        )
+    if overwrite:
+        return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
+    if manifest["identity"]["hash"] != identity.hash:
+        _refuse_other_experiment(run_dir, manifest, identity)
+    if manifest["kind"] != kind:
+        raise RunConflict(f"{run_dir} {other_kind}, {OVERWRITE_HINT}.")
+    return None
+
+
 def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
     """What a training run does in ``run_dir``.
 
@@ -94,25 +133,9 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
     Raises:
         RunConflict: another experiment is in the folder and no overwrite was asked.
     """
-    if manifest is None:
-        if not has_content:
-            return Decision("start", "new run")
-        if overwrite:
-            return Decision("overwrite", "starting over (--overwrite)")
-        return Decision(
-            "legacy",
-            f"{run_dir} was written before run manifests existed, so its config cannot be "
-            "checked against this one; it is resumed (or skipped) as before",
-        )
-    if overwrite:
-        return Decision("overwrite", "starting over (--overwrite)", manifest)
-    if manifest["identity"]["hash"] != identity.hash:
-        _refuse_other_experiment(run_dir, manifest, identity)
-    if manifest["kind"] != "train":
-        raise RunConflict(
-            f"{run_dir} holds an evaluation (--eval-only), not a training run. To train, "
-            f"{OVERWRITE_HINT}."
-        )
+    decision = _folder_decision(run_dir, identity, manifest, has_content, "train", overwrite)
+    if decision is not None:
+        return decision
     if manifest["status"] == "finished":
         return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
     if manifest["status"] == "running":  # the lock is free, so its process is gone
@@ -190,20 +213,10 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
             raise RunConflict(_unfinished_model_message(model))
         partial = explicit_epoch is not None and (not finished or explicit_epoch != final["epoch"])
 
-    if manifest is None:
-        if has_content and not overwrite:
-            return Decision("legacy", f"{run_dir} was written before run manifests existed",
-                            None, partial)
-        return Decision("start", "new evaluation", None, partial)
-    if overwrite:
-        return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
-    if manifest["identity"]["hash"] != identity.hash:
-        _refuse_other_experiment(run_dir, manifest, identity)
-    if manifest["kind"] != "eval":
-        raise RunConflict(
-            f"{run_dir} holds a training run, not an evaluation. To evaluate here, "
-            f"{OVERWRITE_HINT}."
-        )
+    decision = _folder_decision(run_dir, identity, manifest, has_content, "eval", overwrite,
+                                partial)
+    if decision is not None:
+        return decision
     if manifest["status"] != "finished":
         return Decision("start", f"the previous evaluation is {manifest['status']}",
                         manifest, partial)

@@ -40,6 +40,7 @@ import datasets.dtd  # noqa: F401,E402
 import datasets.eurosat  # noqa: F401,E402
 import datasets.fgvc_aircraft  # noqa: F401,E402
 import datasets.food101  # noqa: F401,E402
+import datasets.image_folder  # noqa: F401,E402
 import datasets.imagenet  # noqa: F401,E402
 import datasets.imagenet_a  # noqa: F401,E402
 import datasets.imagenet_r  # noqa: F401,E402

@@ -19,7 +19,7 @@ import os.path as osp
 import warnings
 from collections import Counter
 
-from enprompt.dassl import mkdir_if_missing, write_json
+from enprompt.fileio import mkdir_if_missing, write_json
 
 from .datums import make_datum_lists
 from .legacy_pickle import load_legacy_datums

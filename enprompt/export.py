@@ -23,7 +23,6 @@ repository root, whose ``datasets/`` readers give its class names)::
 Also installed as ``enprompt-export``. Errors are one line on stderr, exit status 2.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -124,17 +123,9 @@ def export_run(args):
 
 
 def main(argv=None):
-    from enprompt.clip_loader import CLIPLoadError
-    from enprompt.engine.checkpoint import CheckpointError
+    from enprompt.inference.cli import run_reporting_errors
 
-    args = build_parser().parse_intermixed_args(argv)
-    try:
-        return export_run(args)
-    except (OSError, ValueError, KeyError, CLIPLoadError, CheckpointError) as e:
-        if os.environ.get("ENPROMPT_DEBUG"):
-            raise
-        print(f"Error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(export_run, build_parser().parse_intermixed_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ classes of each image, or one JSON object per line with ``--json``
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 
@@ -116,17 +115,9 @@ def predict(args):
 
 
 def main(argv=None):
-    from enprompt.clip_loader import CLIPLoadError
-    from enprompt.engine.checkpoint import CheckpointError
+    from enprompt.inference.cli import run_reporting_errors
 
-    args = build_parser().parse_args(argv)
-    try:
-        return predict(args)
-    except (OSError, ValueError, TypeError, CLIPLoadError, CheckpointError) as e:
-        if os.environ.get("ENPROMPT_DEBUG"):
-            raise
-        print(f"Error: {e}", file=sys.stderr)
-        return 2
+    return run_reporting_errors(predict, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

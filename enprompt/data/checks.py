@@ -334,7 +334,7 @@ def _train_counts(scan, rule, classnames):
         return [Problem(
             scan.dataset_dir, f"{len(small)} class(es) have fewer than {needed} images, the "
             f"fewest a {rule.describe()} split can give every part one of: {_listed(small)}",
-            f"add images to these classes, or split the images yourself into train/, val/ and "
+            "add images to these classes, or split the images yourself into train/, val/ and "
             "test/ folders",
         )], {}
     return [], {label: split_counts(len(c.images), rule.p_train, rule.p_val)[0]

@@ -129,7 +129,6 @@ class EnPromptClassifier:
             weights = self._clip_weights(clip_weights)
             clip_model = load_clip(model.backbone, weights)
             self._check_backbone(clip_model, weights)
-            self._check_clip_sha256(weights)
             if precision is None:
                 precision = model.settings.get("PREC", "fp32") if self.device.type == "cuda" else "fp32"
             check_choice("TRAINER.ENPROMPT.PREC", precision)
@@ -139,8 +138,12 @@ class EnPromptClassifier:
                 model.settings_cfg(), clip_model, model.classnames, device=self.device,
                 templates=model.templates,
             )
-            _check_fits(self.model.prompt_learner, model.state_dict, self.origin, "EnPrompt",
-                        self._backbone_hint(clip_model, weights))
+            try:  # the learnables' shapes: the widths and depth of the backbone
+                _check_fits(self.model.prompt_learner, model.state_dict, self.origin, "EnPrompt",
+                            self._backbone_hint(clip_model, weights))
+            except ValueError as e:
+                raise TrainedModelError(str(e)) from None
+            self._check_clip_sha256(weights)  # same architecture: are they the same weights?
             self.model.prompt_learner.load_state_dict(model.state_dict, strict=True)
             self.model.eval()
             self.transform = build_transform(model.input_cfg(), is_train=False)
@@ -300,6 +303,8 @@ class EnPromptClassifier:
             )
 
     def __repr__(self):
+        if not hasattr(self, "model"):  # failed while being built
+            return f"EnPromptClassifier({self.trained.backbone}, not built, from {self.origin})"
         return (
             f"EnPromptClassifier({self.trained.backbone}, {len(self.classes)} classes, "
             f"device={self.device.type}, precision={self.precision}, from {self.origin})"

@@ -224,6 +224,9 @@ def test_check_reports_a_ready_folder(tmp_path, capsys):
     make_flat(str(tmp_path / "pets"))
     code, out = _check(capsys, "--root", str(tmp_path), "--dir", "pets", "--shots", "4")
     assert code == 0 and "image_folder: ready" in out  # 7 images: 4 train per class
+    make_flat(str(tmp_path / "pets"), classes=["zebra"], n=12)  # 6 train images
+    code, out = _check(capsys, "--root", str(tmp_path), "--dir", "pets", "--shots", "5")
+    assert code == 1 and "tabby_cat (4); all of their images are used, so the classes are not balanced" in out
 
 
 def test_check_explains_what_is_wrong(tmp_path, capsys):
@@ -243,8 +246,8 @@ def test_check_explains_what_is_wrong(tmp_path, capsys):
     assert code == 1
     assert "1 of the 22 images cannot be decoded" in out and "parrot/broken.jpg" in out
     assert "DATALOADER.SKIP_BAD_IMAGES True" in out
-    assert ("3 class(es) have fewer training images than the 16 shots asked for" in out
-            and "golden_retriever (4), parrot (4), tabby_cat (4)" in out
+    assert ("3 class(es) have fewer training images than the 16 shots asked for: "
+            "golden_retriever (4), parrot (4), tabby_cat (4); all of their images are used\n" in out
             and "train with at most 4 shots" in out)
     code, out = _check(capsys, "--quick", "--root", str(tmp_path), "--dir", "pets")
     assert code == 0  # --quick decodes nothing

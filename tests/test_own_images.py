@@ -258,6 +258,17 @@ def test_export_then_from_file_gives_identical_logits(runs, model_file):
     assert set(header) == {"__metadata__", *model.state_dict} and not zipfile.is_zipfile(model_file)
 
 
+def test_the_model_file_of_vit_b16_is_a_few_mb(tmp_path):
+    from enprompt.inference import TrainedModel, save_model_file
+    from enprompt.model import EnPromptLearner
+
+    learner = EnPromptLearner(embed_dim=512, vision_width=768)  # ViT-B/16 widths, default settings
+    model = TrainedModel("ViT-B/16", {}, ["a photo of a {}."], ["cat"], {"SIZE": [224, 224]}, None,
+                         learner.state_dict())
+    path = save_model_file(model, str(tmp_path / "vit_b16.safetensors"))
+    assert 2 * 2**20 < osp.getsize(path) < 3 * 2**20  # 641,408 float32 learnables
+
+
 def test_predict_command_line(runs, model_file, capsys):
     folder = osp.join(runs.data, "pets", "parrot")
     assert predict_main([model_file, folder, "--top-k", "1", "--batch-size", "4"]) == 0

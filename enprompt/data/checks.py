@@ -345,10 +345,10 @@ def _shot_problems(scan, counts, shots):
     few = [(scan.folders[label], n) for label, n in sorted(counts.items()) if n < shots]
     if not few:
         return []
+    balance = ", so the classes are not balanced" if len(few) < len(counts) else ""
     return [Problem(
         scan.dataset_dir, f"{len(few)} class(es) have fewer training images than the {shots} "
-        f"shots asked for, so all of their images are used and the few-shot training set is "
-        f"unbalanced: {_listed(few)}",
+        f"shots asked for: {_listed(few)}; all of their images are used{balance}",
         f"add training images to these classes, or train with at most "
         f"{min(n for _, n in few)} shots (DATASET.NUM_SHOTS)",
     )]

@@ -9,6 +9,22 @@ Config merge order: Dassl defaults -> ``extend_cfg`` (EnPrompt keys) ->
 ``--dataset-config-file`` -> ``--config-file`` -> flags -> trailing
 ``KEY VALUE`` opts -> checks -> freeze.
 
+Every run keeps a manifest in its output folder (``manifest.json``: config,
+weights, data, versions, status, result; see ``enprompt/run/manifest.py``),
+and a rerun of the same command is always safe (docs/RELIABILITY.md,
+"Reusing a run folder"):
+
+* the same experiment, finished: skipped;
+* the same experiment, unfinished: resumed from its last checkpoint;
+* another experiment in the folder: refused before any work, naming each
+  differing key; ``--overwrite`` starts over in the folder instead;
+* another process working in the folder: refused, naming it;
+* ``--eval-only`` on a model whose training did not finish: refused, unless
+  ``--load-epoch N`` asks for that checkpoint (the result is then partial).
+
+Ctrl-C or SIGTERM stops a run with one line saying how far it got and how to
+resume it (exit status 130 or 143).
+
 Example::
 
     python train.py --root $DATA --seed 1 --trainer EnPrompt \
@@ -21,38 +37,44 @@ import os
 import os.path as osp
 import sys
 
-import torch
-
-from enprompt.clip_loader import CLIPLoadError
+# Only light imports here: the command line, the config and the run folder
+# are checked, and a finished run is skipped, before PyTorch is loaded.
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
-from enprompt.dassl import (
-    CheckpointError,
-    build_trainer,
-    collect_env_info,
-    get_cfg_default,
-    set_random_seed,
-    setup_logger,
-)
+from enprompt.engine_choice import get_cfg_default, selected_engine
+from enprompt.errors import UserError
+from enprompt.run import RunSession
+from enprompt.run.checkpoints import checkpoint_file
+from enprompt.run.interrupt import RunInterrupted, progress_notice, stop_on_signals
 
-# Register the dataset readers and trainers of this project.
-import datasets.caltech101  # noqa: F401,E402
-import datasets.dtd  # noqa: F401,E402
-import datasets.eurosat  # noqa: F401,E402
-import datasets.fgvc_aircraft  # noqa: F401,E402
-import datasets.food101  # noqa: F401,E402
-import datasets.image_folder  # noqa: F401,E402
-import datasets.imagenet  # noqa: F401,E402
-import datasets.imagenet_a  # noqa: F401,E402
-import datasets.imagenet_r  # noqa: F401,E402
-import datasets.imagenet_sketch  # noqa: F401,E402
-import datasets.imagenetv2  # noqa: F401,E402
-import datasets.oxford_flowers  # noqa: F401,E402
-import datasets.oxford_pets  # noqa: F401,E402
-import datasets.stanford_cars  # noqa: F401,E402
-import datasets.sun397  # noqa: F401,E402
-import datasets.ucf101  # noqa: F401,E402
-import trainers.enprompt  # noqa: F401,E402
-import trainers.zsclip  # noqa: F401,E402
+
+def register_project():
+    """Import the dataset readers and trainers of this project, so that they
+    register in the engine's registries (this loads PyTorch)."""
+    import datasets.caltech101  # noqa: F401
+    import datasets.dtd  # noqa: F401
+    import datasets.eurosat  # noqa: F401
+    import datasets.fgvc_aircraft  # noqa: F401
+    import datasets.food101  # noqa: F401
+    import datasets.image_folder  # noqa: F401
+    import datasets.imagenet  # noqa: F401
+    import datasets.imagenet_a  # noqa: F401
+    import datasets.imagenet_r  # noqa: F401
+    import datasets.imagenet_sketch  # noqa: F401
+    import datasets.imagenetv2  # noqa: F401
+    import datasets.oxford_flowers  # noqa: F401
+    import datasets.oxford_pets  # noqa: F401
+    import datasets.stanford_cars  # noqa: F401
+    import datasets.sun397  # noqa: F401
+    import datasets.ucf101  # noqa: F401
+    import trainers.enprompt  # noqa: F401
+    import trainers.zsclip  # noqa: F401
+
+
+def collect_env_info():
+    """The engine's description of the software environment (loads PyTorch)."""
+    from enprompt.dassl import collect_env_info as describe
+
+    return describe()
 
 
 def print_args(args, cfg):
@@ -135,9 +157,41 @@ def check_args(args):
         raise ValueError("--load-epoch needs --model-dir (the folder of the trained model)")
 
 
-def main(args):
-    check_args(args)
-    cfg = setup_cfg(args)
+def _skip_notice(run_dir, decision):
+    manifest = decision.manifest or {}
+    result = manifest.get("result") or {}
+    if "accuracy" in result:
+        what = f"accuracy {result['accuracy']:.2f}%, {decision.reason}"
+    else:
+        from enprompt.logparse import find_result
+
+        found = find_result(run_dir, test_log=(manifest.get("kind") == "eval"))
+        what = f"accuracy {found.value:.2f}% in {found.log}" if found else decision.reason
+    return (
+        f"The results exist at {run_dir} (so skip this job): {what}. To run it again, "
+        "pass --overwrite (scripts: OVERWRITE=1), which deletes the folder's results."
+    )
+
+
+def _record_results(trainer, session):
+    """Keep the metrics of each evaluation; the last one (the final test) is the run's result."""
+    evaluate = trainer.evaluator.evaluate
+
+    def evaluate_and_record(*args, **kwargs):
+        results = evaluate(*args, **kwargs)
+        session.record_result(results)
+        return results
+
+    trainer.evaluator.evaluate = evaluate_and_record
+
+
+def build(cfg, args):
+    """Seed, log, print the run's arguments and config, and build the trainer."""
+    import torch
+
+    from enprompt.dassl import build_trainer, set_random_seed, setup_logger
+
+    register_project()
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)
@@ -149,16 +203,78 @@ def main(args):
     print_args(args, cfg)
     print("Collecting env info ...")
     print(f"** System info **\n{collect_env_info()}\n")
+    return build_trainer(cfg)
 
-    trainer = build_trainer(cfg)
 
-    if args.eval_only:
-        trainer.load_model(args.model_dir, epoch=args.load_epoch)
-        trainer.test()
-        return
+def _final_checkpoint(cfg):
+    """``(epoch, file)`` of the checkpoint a finished training deploys."""
+    if cfg.TEST.FINAL_MODEL == "best_val":
+        best = checkpoint_file(cfg.OUTPUT_DIR, None)
+        if best:
+            return None, best
+    return cfg.OPTIM.MAX_EPOCH, checkpoint_file(cfg.OUTPUT_DIR, cfg.OPTIM.MAX_EPOCH)
 
-    if not args.no_train:
-        trainer.train()
+
+def run(cfg, args, session):
+    """Train or evaluate in the session's folder; returns the exit status."""
+    trainer = None
+    try:
+        with stop_on_signals():
+            session.begin()
+            trainer = build(cfg, args)
+            session.record_trainer(trainer)
+            _record_results(trainer, session)
+            if args.eval_only:
+                trainer.load_model(args.model_dir, epoch=session.eval_epoch())
+                trainer.test()
+                session.finish()
+            else:
+                trainer.train()
+                epoch, path = _final_checkpoint(cfg)
+                session.finish(trainer, final_epoch=epoch, final_file=path)
+    except RunInterrupted as stop:
+        if session.finished:  # the signal came after the result was recorded
+            return 0
+        notice = progress_notice(stop, trainer, session.epochs_saved())
+        print(notice, flush=True)  # to the console and the run's log
+        session.interrupted(notice, epochs_done=session.epochs_saved())
+        return stop.exit_code
+    except BaseException as error:
+        session.failed(error, epochs_done=session.epochs_saved())
+        raise
+    return 0
+
+
+def main(args):
+    """Run ``train.py`` with parsed ``args``; returns the exit status."""
+    check_args(args)
+    cfg = setup_cfg(args)
+
+    if args.no_train:  # CoOp's --no-train: build the trainer and stop; nothing is recorded
+        build(cfg, args)
+        return 0
+
+    session = RunSession(
+        cfg,
+        kind="eval" if args.eval_only else "train",
+        command=sys.argv,
+        engine=selected_engine(),
+        overwrite=args.overwrite,
+        model_dir=args.model_dir if args.eval_only else "",
+        explicit_epoch=args.load_epoch,
+    )
+    decision = session.open()
+    try:
+        if decision.action == "skip":
+            print(_skip_notice(cfg.OUTPUT_DIR, decision))
+            return 0
+        if decision.action == "legacy":
+            print(f"Warning: {decision.reason}.")
+        elif decision.manifest is not None:  # resumed, started over, or evaluated again
+            print(f"{decision.reason} ({cfg.OUTPUT_DIR}).")
+        return run(cfg, args, session)
+    finally:
+        session.close()
 
 
 def build_parser():
@@ -191,9 +307,16 @@ def build_parser():
         help="load model from this directory for eval-only mode",
     )
     parser.add_argument(
-        "--load-epoch", type=int, help="load model weights at this epoch for evaluation"
+        "--load-epoch", type=int,
+        help="load model weights at this epoch for evaluation (default: the final "
+        "checkpoint of the finished training run); another epoch's result is partial",
     )
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="start over in an output folder that holds another experiment or a finished "
+        "run: its results and checkpoints are deleted first (never done without this flag)",
+    )
     parser.add_argument(
         "opts", default=None, nargs=argparse.REMAINDER,
         help="modify config options using the command-line",
@@ -201,13 +324,8 @@ def build_parser():
     return parser
 
 
-# Errors whose message says what is wrong and how to fix it: reported as one
-# line (also in the run's log) instead of a traceback. ENPROMPT_DEBUG=1 shows
-# the traceback as well.
-USER_ERRORS = (OSError, ValueError, FloatingPointError, CheckpointError, CLIPLoadError)
-
-
 def report_error(error):
+    """Print ``Error: <message>`` to stderr, and to the run's log once it exists."""
     message = f"Error: {error}"
     print(message, file=sys.stderr)
     log_file = getattr(sys.stdout, "file", None)  # the run's log, once setup_logger ran
@@ -216,11 +334,22 @@ def report_error(error):
         log_file.flush()
 
 
-if __name__ == "__main__":
+# Errors whose message says what is wrong and how to fix it: reported as one
+# line (also in the run's log) instead of a traceback. ENPROMPT_DEBUG=1 shows
+# the traceback as well.
+USER_ERRORS = (UserError, OSError, ValueError, FloatingPointError)
+
+
+def cli(argv=None):
+    """The command line: parse, run, and report a user's error in one line (exit status 2)."""
     try:
-        main(build_parser().parse_args())
+        return main(build_parser().parse_args(argv))
     except USER_ERRORS as e:
         if os.environ.get("ENPROMPT_DEBUG"):
             raise
         report_error(e)
-        sys.exit(2)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

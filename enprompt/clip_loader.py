@@ -33,6 +33,7 @@ import zipfile
 
 import torch
 
+from enprompt.errors import UserError
 from enprompt.fileio import atomic_write
 
 __all__ = [
@@ -68,7 +69,7 @@ _PLAIN_DESIGN_DETAILS = {
 _DOWNLOAD_CHUNK = 1 << 20
 
 
-class CLIPLoadError(RuntimeError):
+class CLIPLoadError(UserError, RuntimeError):
     """CLIP weights could not be found, downloaded, read or used."""
 
 

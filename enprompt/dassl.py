@@ -37,24 +37,17 @@ dependency) raises :class:`DasslImportError`, which names the missing piece.
 """
 import importlib
 import importlib.util
-import os
 
 from enprompt import engine as _engine
+from enprompt.engine_choice import selected_engine
+from enprompt.errors import UserError
 from enprompt.engine.exports import ALWAYS_BUILTIN, DASSL_API
 
 __all__ = ["ENGINE", "DasslImportError", "using_real_dassl", *DASSL_API, *ALWAYS_BUILTIN]
 
 
-class DasslImportError(ImportError):
+class DasslImportError(UserError, ImportError):
     """Dassl.pytorch is installed but cannot be imported; the message says what is missing."""
-
-
-def _select_engine():
-    # ENPROMPT_ENGINE=builtin forces the built-in engine even where Dassl is
-    # installed (used by the tests that compare the two engines).
-    if os.environ.get("ENPROMPT_ENGINE", "").lower() == "builtin":
-        return "builtin"
-    return "builtin" if importlib.util.find_spec("dassl") is None else "dassl"
 
 
 def _broken_dassl(problem, missing=None):
@@ -88,7 +81,7 @@ def _import_dassl_names():
     return names
 
 
-ENGINE = _select_engine()
+ENGINE = selected_engine()
 
 if ENGINE == "dassl":
     from enprompt.engine.checkpoint_mixin import CheckpointMixin

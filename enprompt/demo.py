@@ -22,13 +22,16 @@ No download, no GPU and no dataset to prepare. The demo
 
 Because the CLIP weights are random, the numbers show that the pipeline
 works, not what EnPrompt achieves. Everything is left in one folder
-(``--out``); a finished run found there is not run again (the scripts skip
-it), so delete the folder to start over.
+(``--out``), with the demo's settings in ``<out>/demo.json``: run again with
+the same settings, the finished runs are skipped (the scripts skip them);
+with other settings (``--epochs``, ``--classes``, ...), the demo says so and
+starts over in its folder, so its table never mixes runs of two settings.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +40,7 @@ import warnings
 import numpy as np
 
 import enprompt
+from enprompt.fileio import write_json
 from enprompt.results import collect_tables, render_markdown
 
 __all__ = ["TEXTURES", "make_texture_dataset", "main"]
@@ -122,6 +126,29 @@ def _check_repository():
         )
 
 
+SETTINGS_FILE = "demo.json"
+
+
+def _start_over_if_changed(out, settings):
+    """Empty ``out`` (the demo's own folder) when it holds a demo of other settings."""
+    path = osp.join(out, SETTINGS_FILE)
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = None
+    if previous is not None and previous != settings:
+        changed = ", ".join(
+            f"{key} {previous.get(key)} -> {value}" for key, value in settings.items()
+            if previous.get(key) != value
+        )
+        print(f"{out} holds a demo with other settings ({changed}): starting over in it.")
+        for name in ("data", "output", "console"):
+            shutil.rmtree(osp.join(out, name), ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
+    write_json(settings, path)
+
+
 def _run_script(script, args, env, log_path):
     """Run ``bash scripts/enprompt/<script> ARGS``; its console output goes to ``log_path``."""
     command = ["bash", osp.join("scripts", "enprompt", script), *args]
@@ -170,13 +197,16 @@ def main(argv=None):
     output_root = osp.join(out, "output")
     console_dir = osp.join(out, "console")
     clip_path = osp.join(out, "clip", "tiny-random-clip.pt")
-    os.makedirs(console_dir, exist_ok=True)
 
     print("EnPrompt demo: the base-to-novel protocol end to end, on the CPU.")
     print("The CLIP weights are RANDOM (a tiny model, no download): the numbers below show")
     print("that the pipeline runs, not what EnPrompt achieves with real CLIP weights.")
     print(f"Everything goes to {out}")
     print()
+    settings = {"classes": args.classes, "images_per_class": args.images_per_class,
+                "epochs": args.epochs}
+    _start_over_if_changed(out, settings)
+    os.makedirs(console_dir, exist_ok=True)
 
     if osp.isfile(osp.join(data_root, "dtd", DTD_SPLIT_FILE)):
         print(f"Dataset: reusing {data_root} (delete {out} to start over)")

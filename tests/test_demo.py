@@ -13,10 +13,10 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 B2N = osp.join("dtd", "shots_16", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new", "seed1")
 
 
-def run_demo(out):
+def run_demo(out, *extra):
     return subprocess.run(
         [sys.executable, "-m", "enprompt.demo", "--out", str(out), "--seeds", "1",
-         "--epochs", "1", "--classes", "4", "--images-per-class", "6"],
+         "--epochs", "1", "--classes", "4", "--images-per-class", "6", *extra],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
 
@@ -47,6 +47,13 @@ def test_demo_runs_the_base2new_scripts_and_prints_the_table(tmp_path):
     assert rerun.returncode == 0
     assert rerun.stdout.count("already done, skipped") == 2
     assert row in rerun.stdout
+
+    # Other settings in the same folder: the demo starts over, its table is of the new runs.
+    other = run_demo(out, "--epochs", "2")
+    assert other.returncode == 0, other.stdout[-3000:] + other.stderr[-3000:]
+    assert f"{out} holds a demo with other settings (epochs 1 -> 2): starting over in it." in other.stdout
+    assert "already done, skipped" not in other.stdout
+    assert "epoch [2/2]" in (train_dir / "log.txt").read_text()
 
 
 def test_texture_dataset_is_class_dependent(tmp_path):

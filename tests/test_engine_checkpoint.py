@@ -30,6 +30,9 @@ def test_names_pointer_and_module_prefix(tmp_path):
 
     save_checkpoint(_state(4), save_dir, is_best=True, model_name="model-best.pth.tar")
     assert osp.isfile(osp.join(save_dir, "model-best.pth.tar"))
+    # resuming continues after the newest epoch, not from the best one
+    assert latest_checkpoint(save_dir) == osp.join(save_dir, "model.pth.tar-3")
+    os.remove(path)
     assert latest_checkpoint(save_dir) == osp.join(save_dir, "model-best.pth.tar")
 
 
@@ -66,11 +69,15 @@ def test_disk_full_gives_clear_error_and_keeps_old_file(tmp_path, monkeypatch):
     assert load_checkpoint(osp.join(save_dir, "model.pth.tar-1"))["epoch"] == 1
 
 
-def test_resume_falls_back_to_newest_file_without_pointer(tmp_path):
+def test_resume_uses_the_newest_file_whatever_the_pointer_says(tmp_path):
     save_dir = str(tmp_path / "m")
     save_checkpoint(_state(1), save_dir)
     save_checkpoint(_state(2), save_dir)
-    os.remove(osp.join(save_dir, "checkpoint"))  # killed between model file and pointer
+    pointer = osp.join(save_dir, "checkpoint")
+    with open(pointer, "w") as f:  # stopped between model file and pointer: a stale pointer
+        f.write("model.pth.tar-1\n")
+    assert latest_checkpoint(save_dir) == osp.join(save_dir, "model.pth.tar-2")
+    os.remove(pointer)  # or no pointer at all
     assert latest_checkpoint(save_dir) == osp.join(save_dir, "model.pth.tar-2")
     assert latest_checkpoint(str(tmp_path / "missing")) is None
 

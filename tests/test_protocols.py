@@ -7,10 +7,15 @@ OUTPUT, as a user may do. One module fixture runs every protocol once:
 
 * base-to-novel training on DTD, killed after its first checkpoint and rerun
   (it must resume), then the test on the new classes;
+
+every run with the same options (``OPTIM.MAX_EPOCH 4``, not a config's
+default), so that a rerun of any script, or of a reproduce script, with those
+options is the same experiment and is skipped;
 * few-shot (2 shots) on DTD;
 * cross-dataset training on ImageNet, tested on DTD and ImageNet-A;
 * zero-shot CLIP on DTD.
 """
+import json
 import os
 import os.path as osp
 import re
@@ -27,7 +32,7 @@ from script_helpers import REPO, SCRIPTS, run_script, script_env
 B2N_CFG = "vit_b16_c4_ep5_batch4_base2new"
 XD_CFG = "vit_b16_c4_ep2_batch4_cross_datasets"
 FS_CFG = "vit_b16_c4_ep50_batch4_few_shot"
-B2N_EPOCHS = 4  # not the config's 5: the test script must find it in the checkpoint
+EPOCHS = 4  # not a config's own: the test script must find the model's final epoch
 ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
 
 
@@ -90,6 +95,7 @@ def runs(tmp_path_factory, tiny_clip_path):
     make_imagenet(data, n_classes=4, n_train=3, n_val=2, class_dependent=True)
     make_imagenet_a(data, n_classes=3, n_per_class=2, class_dependent=True)
     opts = [
+        "OPTIM.MAX_EPOCH", str(EPOCHS),
         "DATALOADER.NUM_WORKERS", "0",
         "DATALOADER.TEST.BATCH_SIZE", "16",
         "TRAINER.ENPROMPT.CLIP_WEIGHTS", tiny_clip_path,
@@ -97,7 +103,7 @@ def runs(tmp_path_factory, tiny_clip_path):
     r = Runs(workdir, opts, script_env(DATA="data", OUTPUT="output"))
 
     # Base-to-novel training, interrupted after its first checkpoint, then rerun.
-    train_args = ["dtd", "1", "OPTIM.MAX_EPOCH", str(B2N_EPOCHS), "TRAIN.CHECKPOINT_FREQ", "1"]
+    train_args = ["dtd", "1", "TRAIN.CHECKPOINT_FREQ", "1"]
     r.killed_at = kill_after_first_checkpoint(
         ["bash", osp.join(SCRIPTS, "base2new_train.sh"), *train_args, *opts],
         workdir, r.env, r.b2n_train,
@@ -105,8 +111,8 @@ def runs(tmp_path_factory, tiny_clip_path):
     r.logs_before_resume = logs_in(r.b2n_train)
     r.resume = r.script("base2new_train.sh", *train_args)
     r.b2n_test_run = r.script("base2new_test.sh", "dtd", "1")
-    r.script("few_shot.sh", "dtd", "2", "1", "OPTIM.MAX_EPOCH", "1")
-    r.script("xd_train.sh", "1", "OPTIM.MAX_EPOCH", "1")
+    r.script("few_shot.sh", "dtd", "2", "1")
+    r.script("xd_train.sh", "1")
     r.script("xd_test.sh", "dtd", "1")
     r.script("xd_test.sh", "imagenet_a", "1")
     r.script("zeroshot.sh", "dtd")
@@ -125,7 +131,7 @@ def finished_accuracy(run_dir, signal_line):
 
 
 def test_interrupted_training_resumes(runs):
-    assert 1 <= runs.killed_at < B2N_EPOCHS, "the run finished before it could be killed"
+    assert 1 <= runs.killed_at < EPOCHS, "the run finished before it could be killed"
     assert runs.logs_before_resume == ["log.txt"]
     assert "Found an unfinished run" in runs.resume.stdout
     rerun_logs = [f for f in logs_in(runs.b2n_train) if f != "log.txt"]
@@ -134,15 +140,20 @@ def test_interrupted_training_resumes(runs):
     assert f"Found checkpoint at {runs.b2n_train} (will resume training)" in rerun
     assert f"Previous epoch: {runs.killed_at}" in rerun
     assert "epoch [1/" not in rerun
-    assert f"epoch [{runs.killed_at + 1}/{B2N_EPOCHS}]" in rerun
+    assert f"epoch [{runs.killed_at + 1}/{EPOCHS}]" in rerun
     assert "Finish training" in rerun and "Finish training" not in read(osp.join(runs.b2n_train, "log.txt"))
 
 
-def test_new_classes_are_tested_with_the_last_saved_epoch(runs):
+def test_new_classes_are_tested_with_the_final_checkpoint_of_the_finished_model(runs):
     log = read(osp.join(runs.b2n_test, "log.txt"))
-    checkpoint = osp.join(runs.b2n_train, "prompt_learner", f"model.pth.tar-{B2N_EPOCHS}")
+    checkpoint = osp.join(runs.b2n_train, "prompt_learner", f"model.pth.tar-{EPOCHS}")
     assert f'Loading weights to prompt_learner from "{checkpoint}"' in log
-    assert f"--load-epoch {B2N_EPOCHS} --eval-only" in runs.b2n_test_run.stdout
+    assert "--load-epoch" not in runs.b2n_test_run.stdout  # train.py reads the model's manifest
+    evaluated = json.loads(read(osp.join(runs.b2n_test, "manifest.json")))["evaluated"]
+    model = json.loads(read(osp.join(runs.b2n_train, "manifest.json")))
+    assert evaluated["checkpoint"] == f"prompt_learner/model.pth.tar-{EPOCHS}"
+    assert (evaluated["sha256"], evaluated["model_run_id"]) == (
+        model["checkpoint"]["sha256"], model["run_id"])
     assert "SUBSAMPLE_CLASSES: new" in log
     finished_accuracy(runs.b2n_test, "=> result")
 
@@ -158,7 +169,7 @@ def test_every_protocol_writes_its_coop_folder(runs):
         finished_accuracy(run_dir, "=> result")
     few_shot_log = read(osp.join(runs.few_shot, "log.txt"))
     assert "NUM_SHOTS: 2" in few_shot_log
-    assert "model.pth.tar-1" in os.listdir(osp.join(runs.xd_train, "prompt_learner"))
+    assert f"model.pth.tar-{EPOCHS}" in os.listdir(osp.join(runs.xd_train, "prompt_learner"))
 
 
 def test_results_tables_from_the_script_runs(runs, tmp_path):
@@ -195,11 +206,11 @@ def test_results_tables_from_the_script_runs(runs, tmp_path):
 ])
 def test_finished_runs_are_skipped(runs, script, args, run_attr):
     run_dir = getattr(runs, run_attr)
-    before = logs_in(run_dir)
-    process = runs.script(script, *args)
+    before = sorted(os.listdir(run_dir))
+    extra = ["TRAIN.CHECKPOINT_FREQ", "1"] if run_attr == "b2n_train" else []
+    process = runs.script(script, *args, *extra)
     assert f"The results exist at {run_dir} (so skip this job)" in process.stdout
-    assert "Running:" not in process.stdout
-    assert logs_in(run_dir) == before
+    assert sorted(os.listdir(run_dir)) == before  # no new log, nothing written
 
 
 def test_reproduce_scripts_loop_and_print_the_tables(runs):
@@ -251,17 +262,14 @@ def test_test_scripts_need_a_trained_model(tmp_path):
     env = script_env(DATA=str(tmp_path), OUTPUT=str(output))
     no_model = run_script("base2new_test.sh", "eurosat", "1", cwd=tmp_path, env=env, check=False)
     model_dir = output / "base2new" / "train_base" / "eurosat" / "shots_16" / "EnPrompt" / B2N_CFG / "seed1"
-    assert no_model.returncode == 1
-    assert f"model folder {model_dir} does not exist" in no_model.stderr
+    assert no_model.returncode == 2
+    assert f'--model-dir "{model_dir}" does not exist' in no_model.stderr
 
     (model_dir / "prompt_learner").mkdir(parents=True)
-    no_pointer = run_script("base2new_test.sh", "eurosat", "1", cwd=tmp_path, env=env, check=False)
-    assert no_pointer.returncode == 1
-    assert f"{model_dir}/prompt_learner/checkpoint is missing" in no_pointer.stderr
-
-    (model_dir / "prompt_learner" / "checkpoint").write_text("model.pth.tar-3\n")
-    no_file = run_script("xd_test.sh", "dtd", "1", cwd=tmp_path, env=env, check=False)
-    assert no_file.returncode == 1 and "imagenet/EnPrompt" in no_file.stderr
-    no_file = run_script("base2new_test.sh", "eurosat", "1", cwd=tmp_path, env=env, check=False)
-    assert no_file.returncode == 1
-    assert f"{model_dir}/prompt_learner/model.pth.tar-3 does not exist" in no_file.stderr
+    for script, args in [("base2new_test.sh", ["eurosat", "1"]), ("xd_test.sh", ["dtd", "1"])]:
+        if script == "xd_test.sh":
+            model_dir = output / "imagenet" / "EnPrompt" / f"{XD_CFG}_16shots" / "seed1"
+            (model_dir / "prompt_learner").mkdir(parents=True)
+        empty = run_script(script, *args, cwd=tmp_path, env=env, check=False)
+        assert empty.returncode == 2, script
+        assert f"{model_dir} holds no trained model" in empty.stderr, script

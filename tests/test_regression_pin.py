@@ -87,6 +87,7 @@ def _trainer(root, clip_path, output_dir, subsample):
         "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", "0",
     ])
     cfg = train.setup_cfg(args)
+    train.register_project()
     set_random_seed(cfg.SEED)
     return build_trainer(cfg)
 

@@ -238,3 +238,13 @@ def test_eval_skips_only_while_it_evaluated_the_models_final_checkpoint():
     assert decide_eval("e", requested, partial, True, model).action == "start"
     assert decide_eval("e", requested, done, True, model, explicit_epoch=3).partial
     assert not decide_eval("e", requested, done, True, model, explicit_epoch=5).partial
+
+
+def test_reliability_doc_lists_exactly_the_result_neutral_keys():
+    with open(osp.join(REPO, "docs", "RELIABILITY.md"), encoding="utf-8") as f:
+        doc = f.read()
+    section = doc.split("Keys that do not change results", 1)[1].split("Every other key", 1)[0]
+    import re
+
+    listed = set(re.findall(r"`([A-Z_]+(?:\.[A-Z_]+)*)`", section))
+    assert listed == set(RESULT_NEUTRAL_KEYS)

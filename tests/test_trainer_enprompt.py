@@ -54,6 +54,7 @@ def make_trainer(root, clip_path, output_dir, *opts, trainer="EnPrompt", extra=(
         _argv(root, clip_path, output_dir, *opts, trainer=trainer, extra=extra)
     )
     cfg = train.setup_cfg(args)
+    train.register_project()
     set_random_seed(cfg.SEED)
     return build_trainer(cfg)
 

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import zipfile
 
+from enprompt.errors import UserError
 from enprompt.fileio import atomic_write
 
 from .catalog import IMAGENET_VARIANTS, LAYOUTS
@@ -25,7 +26,7 @@ from .checks import dataset_dir_of
 __all__ = ["DownloadError", "download_drive_file", "extract_zip", "download_splits"]
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download or an extraction failed; the message gives the manual fallback."""
 
 

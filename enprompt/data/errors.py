@@ -1,5 +1,7 @@
 """The one error a reader raises when a dataset folder is not (fully) prepared."""
 
+from enprompt.errors import UserError
+
 __all__ = ["DatasetNotReadyError", "DOCS_FILE"]
 
 # Where the preparation of every dataset is described (section anchors are
@@ -10,7 +12,7 @@ DOCS_FILE = "docs/DATASETS.md"
 MAX_EXAMPLES = 5
 
 
-class DatasetNotReadyError(FileNotFoundError):
+class DatasetNotReadyError(UserError, FileNotFoundError):
     """A dataset folder lacks something the reader needs.
 
     The message says what is wrong, the path that was expected, how to fix

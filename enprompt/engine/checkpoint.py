@@ -33,6 +33,7 @@ from enprompt.checkpoint_layout import (
     list_checkpoints,
     saved_epochs,
 )
+from enprompt.errors import UserError
 from enprompt.fileio import atomic_write, mkdir_if_missing
 
 from .legacy_checkpoint import legacy_safe_globals
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint cannot be written or read; the message says why and what to do."""
 
 
@@ -158,18 +159,22 @@ def load_checkpoint(fpath):
 def latest_checkpoint(fdir):
     """Path of the checkpoint to resume from in ``fdir`` (one model's folder), or None.
 
-    The ``checkpoint`` pointer file wins when it names an existing file;
-    otherwise (a run killed between writing a model file and its pointer) the
-    ``model.pth.tar-N`` with the largest N is used.
+    The ``model.pth.tar-N`` with the largest N, whatever the ``checkpoint``
+    pointer names: a run stopped between writing a model file and its pointer
+    leaves a stale pointer to the previous file, and every file here is
+    complete (written atomically). Without any ``model.pth.tar-N``, the file
+    the pointer names (e.g. ``model-best.pth.tar``), if it exists.
     """
+    epochs = saved_epochs(fdir)
+    if epochs:
+        return osp.join(fdir, checkpoint_name(epochs[-1]))
     pointer = osp.join(fdir, POINTER_FILE)
     if osp.isfile(pointer):
         with open(pointer) as f:
             lines = [line.strip() for line in f if line.strip()]
         if lines and osp.isfile(osp.join(fdir, lines[0])):
             return osp.join(fdir, lines[0])
-    epochs = saved_epochs(fdir)
-    return osp.join(fdir, checkpoint_name(epochs[-1])) if epochs else None
+    return None
 
 
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):

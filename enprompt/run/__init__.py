@@ -8,11 +8,14 @@ config, and by the sweep to plan what is left to run.
 * :mod:`~enprompt.run.manifest`: ``<run>/manifest.json``, written at start and end;
 * :mod:`~enprompt.run.provenance`: file hashes, CLIP weights, versions, git commit;
 * :mod:`~enprompt.run.lock`: one process per run folder;
-* :mod:`~enprompt.run.decision`: skip, resume, start or refuse.
+* :mod:`~enprompt.run.decision`: skip, resume, start or refuse;
+* :mod:`~enprompt.run.session`: one run in its folder, from the decision to the final manifest;
+* :mod:`~enprompt.run.interrupt`: Ctrl-C and SIGTERM as one clean stop.
 """
 from .decision import OVERWRITE_HINT, Decision, ModelState, RunConflict, decide_eval, decide_train
 from .identity import RESULT_NEUTRAL_KEYS, Identity, diff_keys, format_diff, run_identity
 from .lock import RunFolderBusy, RunFolderLock
+from .session import RunSession
 from .manifest import (
     MANIFEST_NAME,
     ManifestError,
@@ -33,6 +36,7 @@ __all__ = [
     "RunConflict",
     "RunFolderBusy",
     "RunFolderLock",
+    "RunSession",
     "decide_eval",
     "decide_train",
     "diff_keys",

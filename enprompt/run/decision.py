@@ -22,6 +22,8 @@ The rules (docs/RELIABILITY.md, "Reusing a run folder"):
 """
 from collections import namedtuple
 
+from enprompt.errors import UserError
+
 from .identity import format_diff, diff_keys
 
 __all__ = [
@@ -52,7 +54,7 @@ OVERWRITE_HINT = (
 )
 
 
-class RunConflict(RuntimeError):
+class RunConflict(UserError, RuntimeError):
     """The run folder holds another experiment, or an evaluation's model is unusable.
 
     Attributes:
@@ -113,12 +115,22 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
         )
     if manifest["status"] == "finished":
         return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
-    return Decision("resume", f"{manifest['status']} run of the same experiment", manifest)
+    if manifest["status"] == "running":  # the lock is free, so its process is gone
+        why = "its process ended without recording why, e.g. it was killed"
+    else:
+        why = f"{manifest['status']}: {manifest.get('error') or 'no reason recorded'}"
+    return Decision(
+        "resume",
+        f"Found an unfinished run of the same experiment ({why}); resuming it from its "
+        "last checkpoint",
+        manifest,
+    )
 
 
 def _final_checkpoint(model_manifest):
+    # {"path", "epoch", "sha256"}; epoch is None for the best-val model.
     checkpoint = model_manifest.get("checkpoint") or {}
-    return checkpoint if checkpoint.get("epoch") is not None else None
+    return checkpoint if checkpoint.get("path") else None
 
 
 def _unfinished_model_message(state):
@@ -128,12 +140,12 @@ def _unfinished_model_message(state):
     if total is None:
         total = manifest["identity"]["keys"].get("OPTIM.MAX_EPOCH")
     status = manifest["status"]
-    why = f": {manifest['error']}" if manifest.get("error") else ""
+    why = f": {manifest['error']}" if status == "failed" and manifest.get("error") else ""
     return (
         f"The model in {state.model_dir} has not finished training ({status}{why}; "
         f"{done} of {total} epochs done), so it is not evaluated. Finish it by rerunning "
         "its training command (the same script and arguments): it resumes from epoch "
-        f"{done}. To evaluate an unfinished checkpoint anyway, pass --load-epoch N "
+        f"{done + 1}. To evaluate an unfinished checkpoint anyway, pass --load-epoch N "
         "(e.g. LOADEP=N for the scripts); the result is then marked partial."
     )
 
@@ -160,6 +172,17 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
             finished and no epoch was asked for.
     """
     partial = False
+    if model is not None and model.manifest is None and not model.epochs_on_disk:
+        raise RunConflict(
+            f"{model.model_dir} holds no trained model (no manifest.json, no "
+            "<model>/model.pth.tar-N). Run the training first (its script, or train.py "
+            "without --eval-only), or pass the output folder of a training run as --model-dir."
+        )
+    if model is not None and model.manifest is not None and model.manifest["kind"] != "train":
+        raise RunConflict(
+            f"{model.model_dir} holds an evaluation, not a training run. Pass the output "
+            "folder of the training run as --model-dir."
+        )
     if model is not None and model.manifest is not None:
         final = _final_checkpoint(model.manifest)
         finished = model.manifest["status"] == "finished" and final is not None

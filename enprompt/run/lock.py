@@ -17,6 +17,8 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
+from enprompt.errors import UserError
+
 from .manifest import utc_now
 
 __all__ = ["LOCK_NAME", "RunFolderBusy", "RunFolderLock"]
@@ -24,7 +26,7 @@ __all__ = ["LOCK_NAME", "RunFolderBusy", "RunFolderLock"]
 LOCK_NAME = ".lock"
 
 
-class RunFolderBusy(RuntimeError):
+class RunFolderBusy(UserError, RuntimeError):
     """Another process holds the run folder."""
 
 

@@ -33,6 +33,7 @@ import json
 import os.path as osp
 import uuid
 
+from enprompt.errors import UserError
 from enprompt.fileio import atomic_write
 
 __all__ = [
@@ -53,7 +54,7 @@ STATUSES = ("running", "finished", "interrupted", "failed")
 KINDS = ("train", "eval")
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError, ValueError):
     """A manifest exists but cannot be used; the message names the file and the fix."""
 
 

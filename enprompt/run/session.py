@@ -220,16 +220,21 @@ class RunSession:
             }
         self._end("finished", epochs=epochs)
 
+    @property
+    def finished(self):
+        """True once :meth:`finish` recorded the run as finished."""
+        return self.manifest is not None and self.manifest["status"] == "finished"
+
     def interrupted(self, notice, epochs_done=None):
-        """Mark the run interrupted, with the one-line notice."""
-        if self.manifest is not None:
+        """Mark the run interrupted, with the one-line notice (not once it finished)."""
+        if self.manifest is not None and not self.finished:
             epochs = None if epochs_done is None else {"done": epochs_done,
                                                        "max": self.cfg.OPTIM.MAX_EPOCH}
             self._end("interrupted", error=_first_line(notice), epochs=epochs)
 
     def failed(self, error, epochs_done=None):
-        """Mark the run failed, with the error's first line."""
-        if self.manifest is not None:
+        """Mark the run failed, with the error's first line (not once it finished)."""
+        if self.manifest is not None and not self.finished:
             epochs = None if epochs_done is None else {"done": epochs_done,
                                                        "max": self.cfg.OPTIM.MAX_EPOCH}
             self._end("failed", error=_first_line(f"{type(error).__name__}: {error}"),

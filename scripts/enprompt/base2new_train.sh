@@ -6,7 +6,7 @@
 #   DATASET  a config basename of configs/datasets/ (dtd, oxford_pets, imagenet, ...)
 #   SEED     1, 2, 3, ...
 #   KEY VALUE  further config options for train.py, e.g. OPTIM.MAX_EPOCH 1
-# Environment: DATA (required), OUTPUT, CFG, PYTHON (see common.sh).
+# Environment: DATA (required), OUTPUT, CFG, PYTHON, OVERWRITE (see common.sh).
 # Output: $OUTPUT/base2new/train_base/DATASET/shots_16/EnPrompt/CFG/seedSEED
 # A finished run is skipped; an interrupted one resumes from its last checkpoint.
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
@@ -19,7 +19,7 @@ DATASET=$1
 SEED=$2
 shift 2
 CFG=${CFG:-vit_b16_c4_ep5_batch4_base2new}
-SHOTS=16
+SHOTS=$(shots_from_opts 16 "$@")
 setup_run
 
 DIR="$OUTPUT_ROOT/base2new/train_base/$DATASET/shots_$SHOTS/$TRAINER/$CFG/seed$SEED"

@@ -7,6 +7,17 @@
 #   CFG     trainer config name under configs/trainers/EnPrompt/ (default:
 #           the protocol's config), e.g. for an ablation copy of a config
 #   PYTHON  the Python interpreter (default: python, else python3)
+#   OVERWRITE=1  start over in a run folder that holds another experiment (or
+#           a finished run): its results and checkpoints are deleted first.
+#           Without it, such a folder is refused, naming what differs.
+#   LOADEP  (evaluation scripts) evaluate model.pth.tar-LOADEP instead of the
+#           final checkpoint of the finished training run; the result is then
+#           marked partial unless it is the final one
+#
+# A rerun of a script with the same arguments is always safe: a finished run
+# is skipped, an interrupted one resumes from its last checkpoint, and a
+# folder holding another experiment is refused (train.py decides, from the
+# folder's manifest.json).
 #
 # Scripts run from any folder: they change to the repository root and call
 # `python train.py` there, as in every CoOp-family code base. Their output
@@ -17,9 +28,6 @@ ENPROMPT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # The script that sources this file, as an absolute path.
 SCRIPT_PATH="$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)/$(basename "${BASH_SOURCE[1]}")"
 TRAINER=EnPrompt
-# Name under which the EnPrompt trainer registers its learnable model; its
-# checkpoints are <run>/prompt_learner/model.pth.tar-N.
-MODEL_NAME=prompt_learner
 
 die() {
     echo "Error: $*" >&2
@@ -114,43 +122,21 @@ check_cfg() {
         "configs/trainers/$TRAINER/$1.yaml (set CFG to a file name of that folder, without .yaml)"
 }
 
-# skip_if_finished DIR [--test-log]: exit 0 when a log in DIR holds a finished
-# result (training: "Finish training" + "=> result"; eval: "=> result"), so
-# that rerunning a benchmark only runs what is missing.
-skip_if_finished() {
-    local dir=$1
+# shots_from_opts DEFAULT [KEY VALUE ...]: the value that follows
+# DATASET.NUM_SHOTS among the options, else DEFAULT. The run folder's
+# shots_K / _Kshots part then names the shots the run really uses.
+shots_from_opts() {
+    local shots=$1
     shift
-    local result
-    if result=$("$PYTHON" -m enprompt.logparse "$dir" "$@"); then
-        echo "The results exist at $dir (so skip this job): $result"
-        echo "Delete that folder to run it again."
-        exit 0
-    fi
-    if [[ -f "$dir/$MODEL_NAME/checkpoint" ]]; then
-        echo "Found an unfinished run in $dir: train.py resumes it from its last checkpoint."
-    fi
-}
-
-# last_epoch MODEL_DIR: print N of the last checkpoint that training saved in
-# MODEL_DIR (<MODEL_DIR>/prompt_learner/checkpoint names model.pth.tar-N).
-last_epoch() {
-    local model_dir=$1 pointer name epoch
-    [[ -d "$model_dir" ]] || die "model folder $model_dir does not exist. Run the training" \
-        "script for this dataset and seed first (or set OUTPUT/CFG to where it was trained)."
-    pointer="$model_dir/$MODEL_NAME/checkpoint"
-    [[ -f "$pointer" ]] || die "$pointer is missing: $model_dir holds no saved" \
-        "$TRAINER model. Run (or finish) the training script for this dataset and seed first."
-    name=$(head -n 1 "$pointer" | tr -d '[:space:]')
-    [[ "$name" =~ ^model\.pth\.tar-([0-9]+)$ ]] || die "$pointer names '$name';" \
-        "expected model.pth.tar-N (the last-epoch checkpoint of a training run)."
-    epoch=${BASH_REMATCH[1]}
-    [[ -f "$model_dir/$MODEL_NAME/$name" ]] || die "$pointer names $name, but" \
-        "$model_dir/$MODEL_NAME/$name does not exist."
-    if ! "$PYTHON" -m enprompt.logparse "$model_dir" --quiet; then
-        echo "Warning: no log in $model_dir says the training finished; evaluating its" \
-            "last saved checkpoint ($name)." >&2
-    fi
-    printf '%s\n' "$epoch"
+    while [[ $# -gt 0 ]]; do
+        if [[ "$1" == DATASET.NUM_SHOTS && $# -ge 2 ]]; then
+            shots=$2
+            shift
+        fi
+        shift
+    done
+    check_int DATASET.NUM_SHOTS "$shots"
+    printf '%s\n' "$shots"
 }
 
 # train_py ARGS...: run train.py (from the repository root).
@@ -161,9 +147,14 @@ train_py() {
 
 # run_enprompt DIR [ARGS...]: train.py for $DATASET, $SEED and config $CFG with
 # output folder DIR; ARGS (further flags first, then KEY VALUE options) follow.
+# train.py skips a finished run of the same experiment, resumes an unfinished
+# one, and refuses a folder that holds another experiment (OVERWRITE=1 passes
+# --overwrite: start over in that folder).
 run_enprompt() {
     local dir=$1
     shift
+    local overwrite=()
+    [[ "${OVERWRITE:-0}" == 1 ]] && overwrite=(--overwrite)
     train_py \
         --root "$DATA_ROOT" \
         --seed "$SEED" \
@@ -171,27 +162,31 @@ run_enprompt() {
         --dataset-config-file "configs/datasets/$DATASET.yaml" \
         --config-file "configs/trainers/$TRAINER/$CFG.yaml" \
         --output-dir "$dir" \
+        ${overwrite[@]+"${overwrite[@]}"} \
         "$@"
 }
 
-# train_enprompt DIR [ARGS...]: train into DIR (run_enprompt), unless DIR holds
-# a finished run; an interrupted one resumes from its last checkpoint.
+# train_enprompt DIR [ARGS...]: train into DIR (run_enprompt).
 train_enprompt() {
-    skip_if_finished "$1"
     run_enprompt "$@"
 }
 
-# eval_enprompt DIR MODEL_DIR [ARGS...]: evaluate the last epoch that training
-# saved in MODEL_DIR (--eval-only) into DIR, unless DIR holds a finished
-# evaluation; ARGS (KEY VALUE options) follow.
+# eval_enprompt DIR MODEL_DIR [ARGS...]: evaluate the finished model of
+# MODEL_DIR (--eval-only) into DIR; ARGS (KEY VALUE options) follow. train.py
+# loads the final checkpoint of the finished training run and refuses an
+# unfinished one; LOADEP=N evaluates model.pth.tar-N instead (a partial result
+# when it is not the final one).
 eval_enprompt() {
-    local dir=$1 model_dir=$2 epoch
+    local dir=$1 model_dir=$2
     shift 2
-    skip_if_finished "$dir" --test-log
-    epoch=$(last_epoch "$model_dir")
+    local epoch=()
+    if [[ -n "${LOADEP:-}" ]]; then
+        check_int LOADEP "$LOADEP"
+        epoch=(--load-epoch "$LOADEP")
+    fi
     run_enprompt "$dir" \
         --model-dir "$model_dir" \
-        --load-epoch "$epoch" \
+        ${epoch[@]+"${epoch[@]}"} \
         --eval-only \
         "$@"
 }

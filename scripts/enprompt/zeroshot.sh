@@ -4,7 +4,7 @@
 # Usage: bash scripts/enprompt/zeroshot.sh DATASET [KEY VALUE ...]
 #   e.g. ... zeroshot.sh dtd DATASET.SUBSAMPLE_CLASSES new   (with OUTPUT set
 #   apart, as the folder name does not record the class subset)
-# Environment: DATA (required), OUTPUT, PYTHON (see common.sh);
+# Environment: DATA (required), OUTPUT, PYTHON, OVERWRITE (see common.sh);
 # ZS_TRAINER=ZeroshotCLIP2 for the prompt ensemble.
 # Output: $OUTPUT/ZS_TRAINER/vit_b16/DATASET
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
@@ -21,7 +21,6 @@ ZS_CFG=vit_b16
 check_dataset "$DATASET"
 
 DIR="$OUTPUT_ROOT/$ZS_TRAINER/$ZS_CFG/$DATASET"
-skip_if_finished "$DIR" --test-log
 train_py \
     --root "$DATA_ROOT" \
     --trainer "$ZS_TRAINER" \

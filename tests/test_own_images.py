@@ -1,5 +1,6 @@
 """Your own images end to end: base-to-novel on an image folder through the real
-scripts (both layouts), then the trained model as a classifier: ``from_run``,
+scripts (both layouts; train.py writes each run's manifest), then the trained
+model as a classifier: ``from_run``,
 ``predict``, ``set_classes``, export to ``.safetensors`` and ``from_file``, the
 ``predict`` command line, and the errors of bad inputs.
 
@@ -14,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,7 +22,7 @@ from PIL import Image
 
 import train
 from enprompt import EnPromptClassifier
-from enprompt.dassl import DATASET_REGISTRY, ENGINE, build_trainer, set_random_seed
+from enprompt.dassl import build_trainer, set_random_seed
 from enprompt.export import main as export_main
 from enprompt.inference import (
     ImageInputError,
@@ -34,7 +34,6 @@ from enprompt.predict import main as predict_main
 from enprompt.protocols import BASE2NEW_TEST, BASE2NEW_TRAIN
 from enprompt.results import collect_tables
 from enprompt.run.provenance import file_sha256
-from enprompt.run.session import RunSession
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -80,24 +79,6 @@ def train_py_argv(stdout):
     return line.split(" train.py ", 1)[1].split()
 
 
-def ensure_manifest(run_dir, argv, kind, model_dir="", epoch=None):
-    """Write the manifest train.py writes at the end of a run, where this train.py
-    does not yet: through enprompt.run's own RunSession, from the run's arguments."""
-    if osp.isfile(osp.join(run_dir, "manifest.json")):
-        return
-    cfg = train.setup_cfg(train.build_parser().parse_args(argv))
-    session = RunSession(cfg, kind, ["train.py", *argv], ENGINE, model_dir=model_dir, explicit_epoch=epoch)
-    session.open()
-    try:
-        session.begin()
-        dataset = DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)  # reads the split and few-shot files
-        session.record_trainer(SimpleNamespace(dm=SimpleNamespace(dataset=dataset)))
-        final = osp.join(run_dir, "prompt_learner", f"model.pth.tar-{cfg.OPTIM.MAX_EPOCH}")
-        session.finish(SimpleNamespace(max_epoch=cfg.OPTIM.MAX_EPOCH), cfg.OPTIM.MAX_EPOCH, final)
-    finally:
-        session.close()
-
-
 def printed_result(stdout):
     match = re.search(r"=> result\n\* total: ([\d,]+)\n\* correct: ([\d,]+)\n\* accuracy: ([\d.]+)%", stdout)
     return int(match.group(1)), int(match.group(2)), float(match.group(3))
@@ -141,10 +122,7 @@ def runs(tmp_path_factory, tiny_clip_path):
     training = {layout: script(layout, "train_base") for layout in FOLDERS}
     for layout, process in training.items():
         done(layout, "train_base", process)
-        ensure_manifest(r.run_dir(layout, "train_base"), r.argv[layout, "train_base"], "train")
     done("flat", "test_new", script("flat", "test_new"))
-    ensure_manifest(r.run_dir("flat", "test_new"), r.argv["flat", "test_new"], "eval",
-                    model_dir=r.run_dir("flat", "train_base"), epoch=1)
     return r
 
 
@@ -153,6 +131,7 @@ def trainer_logits(runs, layout, phase):
     arguments the script gave train.py), with the base-trained checkpoint loaded."""
     args = train.build_parser().parse_args(runs.argv[layout, phase])
     cfg = train.setup_cfg(args)
+    train.register_project()
     set_random_seed(cfg.SEED)
     trainer = build_trainer(cfg)
     trainer.load_model(runs.run_dir(layout, "train_base"), epoch=1)

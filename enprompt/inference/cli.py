@@ -2,16 +2,15 @@
 import os
 import sys
 
+from enprompt.errors import UserError
+
 __all__ = ["run_reporting_errors"]
 
 
-def _user_errors():
-    from enprompt.clip_loader import CLIPLoadError
-    from enprompt.engine.checkpoint import CheckpointError
-
-    # Errors whose message says what is wrong and how to fix it (missing files,
-    # bad images or class lists, models that do not fit their CLIP weights).
-    return (OSError, ValueError, TypeError, KeyError, CLIPLoadError, CheckpointError)
+# Errors whose message says what is wrong and how to fix it (missing files,
+# bad images or class lists, models that do not fit their CLIP weights),
+# as train.py reports them.
+USER_ERRORS = (UserError, OSError, ValueError, TypeError)
 
 
 def run_reporting_errors(command, args):
@@ -21,7 +20,7 @@ def run_reporting_errors(command, args):
     """
     try:
         return command(args)
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         if os.environ.get("ENPROMPT_DEBUG"):
             raise
         print(f"Error: {e}", file=sys.stderr)

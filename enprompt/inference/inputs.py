@@ -18,10 +18,12 @@ from functools import partial
 import torch
 from PIL import Image
 
+from enprompt.errors import UserError
+
 __all__ = ["ImageInputError", "read_rgb", "image_items", "batches"]
 
 
-class ImageInputError(ValueError):
+class ImageInputError(UserError, ValueError):
     """An input is not an image the classifier can read; the message names it."""
 
 

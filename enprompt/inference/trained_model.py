@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from yacs.config import CfgNode as CN
 
 from enprompt.config import add_enprompt_config
+from enprompt.errors import UserError
 from enprompt.templates import cfg_templates
 
 __all__ = ["TrainedModelError", "TrainedModel", "trained_model_from_cfg", "plain"]
@@ -26,7 +27,7 @@ __all__ = ["TrainedModelError", "TrainedModel", "trained_model_from_cfg", "plain
 _MACHINE_KEYS = ("CLIP_WEIGHTS",)
 
 
-class TrainedModelError(ValueError):
+class TrainedModelError(UserError, ValueError):
     """A run folder or model file cannot give a model; the message says why and what to do."""
 
 

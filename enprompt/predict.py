@@ -21,6 +21,7 @@ import json
 import os.path as osp
 import sys
 
+from enprompt.choices import PRECISIONS
 from enprompt.data.image_folder import IMAGE_EXTENSIONS, list_images
 
 __all__ = ["build_parser", "main"]
@@ -45,7 +46,7 @@ def build_parser():
     parser.add_argument("--json", action="store_true", help="one JSON object per image and line")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
     parser.add_argument("--device", default=None, help="e.g. cuda, cuda:1, cpu (default: cuda if available)")
-    parser.add_argument("--precision", default=None, choices=["fp16", "fp32", "amp", "bf16"],
+    parser.add_argument("--precision", default=None, choices=PRECISIONS,
                         help="default: the run's TRAINER.ENPROMPT.PREC on a GPU, fp32 on the CPU")
     parser.add_argument("--clip-weights", default=None, metavar="PATH",
                         help="the CLIP weights file (default: the one the run read, else the CLIP cache)")

@@ -6,21 +6,20 @@ import os
 import os.path as osp
 import random
 import shutil
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
 from PIL import Image
 
 import datasets  # noqa: F401  (registers the readers)
-from enprompt.config import add_enprompt_config, check_common_cfg
-from enprompt.dassl import DATASET_REGISTRY, get_cfg_default
+from enprompt.config import check_common_cfg
+from enprompt.dassl import DATASET_REGISTRY
 from enprompt.data import DatasetNotReadyError, split_counts
 from enprompt.data.__main__ import main as data_main
 from enprompt.templates import IMAGENET_TEMPLATES_SELECT, cfg_templates
+from tests.child_process import modules_loaded_by
+from tests.configs import make_cfg
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CLASSES = ["golden_retriever", "parrot", "tabby_cat"]
 
 
@@ -50,16 +49,12 @@ def make_given(folder, classes=CLASSES, counts=(3, 1, 2), parts=("train", "val",
 
 
 def folder_cfg(root, folder, seed=1, num_shots=-1, subsample="all", **image_folder):
-    cfg = add_enprompt_config(get_cfg_default())
-    cfg.DATASET.ROOT = str(root)
-    cfg.DATASET.NAME = "ImageFolder"
-    cfg.DATASET.IMAGE_FOLDER.DIR = str(folder)
-    for key, value in image_folder.items():
-        cfg.DATASET.IMAGE_FOLDER[key] = value
-    cfg.DATASET.NUM_SHOTS = num_shots
-    cfg.DATASET.SUBSAMPLE_CLASSES = subsample
-    cfg.SEED = seed
-    return cfg
+    """The config a reader gets for ``DATASET.IMAGE_FOLDER.DIR folder`` (and ``image_folder`` keys)."""
+    opts = [("DATASET.ROOT", str(root)), ("DATASET.NAME", "ImageFolder"),
+            ("DATASET.IMAGE_FOLDER.DIR", str(folder)), ("DATASET.NUM_SHOTS", num_shots),
+            ("DATASET.SUBSAMPLE_CLASSES", subsample), ("SEED", seed)]
+    opts += [(f"DATASET.IMAGE_FOLDER.{key}", value) for key, value in image_folder.items()]
+    return make_cfg(*[v for pair in opts for v in pair])
 
 
 def read(root, folder, seed=1, **kwargs):
@@ -273,10 +268,6 @@ def test_check_layout_mistakes(tmp_path, capsys):
 
 def test_check_of_an_image_folder_imports_no_torch(tmp_path):
     make_flat(str(tmp_path / "pets"))
-    code = ("import runpy, sys; sys.argv = ['enprompt.data', 'check', 'image_folder', '--dir', "
-            f"{str(tmp_path / 'pets')!r}]\n"
-            "try:\n    runpy.run_module('enprompt.data', run_name='__main__', alter_sys=True)\n"
-            "except SystemExit as e:\n    print('exit', e.code, 'torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=REPO))
-    assert "image_folder: ready" in result.stdout and result.stdout.endswith("exit 0 False\n"), result
+    statement = ("from enprompt.data.__main__ import main; "
+                 f"assert main(['check', 'image_folder', '--dir', {str(tmp_path / 'pets')!r}]) == 0")
+    assert modules_loaded_by(statement, ["torch", "torchvision", "enprompt.dassl"]) == []

@@ -10,7 +10,6 @@ random CLIP); every test reads those runs.
 import json
 import os
 import os.path as osp
-import re
 import shutil
 import subprocess
 import sys
@@ -20,9 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-import train
 from enprompt import EnPromptClassifier
-from enprompt.dassl import build_trainer, set_random_seed
 from enprompt.export import main as export_main
 from enprompt.inference import (
     ImageInputError,
@@ -34,11 +31,15 @@ from enprompt.predict import main as predict_main
 from enprompt.protocols import BASE2NEW_TEST, BASE2NEW_TRAIN
 from enprompt.results import collect_tables
 from enprompt.run.provenance import file_sha256
+from tests.child_process import assert_succeeded, child_env, modules_loaded_by
+from tests.log_patterns import final_result
+from tests.paths import REPO
+from tests.script_helpers import SCRIPTS, script_env
+from tests.trainer_tools import logits_on_test_set
+from tests.train_py import trainer_from_argv
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SCRIPTS = osp.join(REPO, "scripts", "enprompt")
 CFG = "vit_b16_c4_ep5_batch4_base2new"
 RUN = osp.join("base2new", "{phase}", "image_folder", "shots_16", "EnPrompt", CFG, "seed1")
 # 4 classes, one colour each, so that even one epoch learns something.
@@ -69,7 +70,8 @@ def start_script(name, *args, env):
 
 def finish_script(process):
     stdout, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert_succeeded(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr),
+                     " ".join(process.args))
     return stdout
 
 
@@ -77,11 +79,6 @@ def train_py_argv(stdout):
     """The train.py arguments a script ran (its ``Running: python train.py ...`` line)."""
     line = next(line for line in stdout.splitlines() if line.startswith("Running: "))
     return line.split(" train.py ", 1)[1].split()
-
-
-def printed_result(stdout):
-    match = re.search(r"=> result\n\* total: ([\d,]+)\n\* correct: ([\d,]+)\n\* accuracy: ([\d.]+)%", stdout)
-    return int(match.group(1)), int(match.group(2)), float(match.group(3))
 
 
 class Runs:
@@ -103,9 +100,8 @@ def runs(tmp_path_factory, tiny_clip_path):
     root = str(tmp_path_factory.mktemp("own_images"))
     r = Runs(root, tiny_clip_path)
     make_folders(r.data)
-    env = {k: v for k, v in os.environ.items() if k not in ("OUTPUT", "CFG")}
-    env.update(DATA=r.data, PYTHON=sys.executable, OMP_NUM_THREADS="1", WORK=root,
-               PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
+    env = script_env(DATA=r.data, WORK=root,
+                     PYTHONPATH=os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
 
     def script(layout, phase):
         r.out[layout] = osp.join(root, f"out_{layout}")
@@ -127,22 +123,14 @@ def runs(tmp_path_factory, tiny_clip_path):
 
 
 def trainer_logits(runs, layout, phase):
-    """Logits and images of the test set as the trainer evaluates it (in-process, the
-    arguments the script gave train.py), with the base-trained checkpoint loaded."""
-    args = train.build_parser().parse_args(runs.argv[layout, phase])
-    cfg = train.setup_cfg(args)
-    train.register_project()
-    set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    """Logits, images and labels of the test set as the trainer evaluates it (built
+    in-process from the arguments the script gave train.py), the base-trained
+    checkpoint loaded, and its class names."""
+    trainer = trainer_from_argv(runs.argv[layout, phase])
     trainer.load_model(runs.run_dir(layout, "train_base"), epoch=1)
-    trainer.set_model_mode("eval")
-    logits, paths = [], []
-    with torch.no_grad():
-        for batch in trainer.test_loader:
-            logits.append(trainer.model_inference(batch["img"]).float())
-            paths.extend(batch["impath"])
-    labels = [item.label for item in trainer.dm.dataset.test]
-    return torch.cat(logits), paths, labels, trainer.dm.dataset.classnames
+    logits, labels = logits_on_test_set(trainer)
+    paths = [item.impath for item in trainer.dm.dataset.test]  # the loader's order
+    return logits.float(), paths, labels.tolist(), trainer.dm.dataset.classnames
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +146,7 @@ def test_base2new_through_the_scripts(runs, layout):
     train_log = runs.stdout[layout, "train_base"]
     assert "--dataset-config-file configs/datasets/image_folder.yaml" in train_log
     assert "# classes  2" in train_log  # the base half of 4
-    assert printed_result(train_log)[0] == 4  # base test images: 2 x 2 of either layout
+    assert final_result(train_log)["total"] == 4  # base test images: 2 x 2 of either layout
     split_file = osp.join(runs.data, FOLDERS[layout], "split_image_folder.json")
     assert osp.isfile(split_file) == (layout == "flat")
     manifest = json.load(open(osp.join(runs.run_dir(layout, "train_base"), "manifest.json")))
@@ -166,7 +154,7 @@ def test_base2new_through_the_scripts(runs, layout):
     assert manifest["classnames"] == ["golden retriever", "parrot"]
     if layout == "flat":
         test_log = runs.stdout[layout, "test_new"]
-        assert "# classes  2" in test_log and printed_result(test_log)[0] == 4  # new classes
+        assert "# classes  2" in test_log and final_result(test_log)["total"] == 4  # new classes
 
 
 def test_protocol_folders_and_tables_of_an_image_folder(runs):
@@ -174,7 +162,8 @@ def test_protocol_folders_and_tables_of_an_image_folder(runs):
     assert runs.run_dir("flat", "test_new") == BASE2NEW_TEST.run_dir(runs.out["flat"], "image_folder", seed=1)
     (table,) = collect_tables(runs.out["flat"])
     (row, average) = table.rows
-    base, new = printed_result(runs.stdout["flat", "train_base"])[2], printed_result(runs.stdout["flat", "test_new"])[2]
+    base = final_result(runs.stdout["flat", "train_base"])["accuracy"]
+    new = final_result(runs.stdout["flat", "test_new"])["accuracy"]
     assert row[0].key == "image_folder" and (row[1].mean, row[2].mean) == (base, new)
     assert not table.missing
 
@@ -182,9 +171,10 @@ def test_protocol_folders_and_tables_of_an_image_folder(runs):
 # ---------------------------------------------------------------- the classifier
 @pytest.mark.parametrize("layout", ["flat", "given"])
 def test_predict_gives_the_predictions_behind_train_pys_accuracy(runs, layout):
-    total, correct, _ = printed_result(runs.stdout[layout, "train_base"])
+    printed = final_result(runs.stdout[layout, "train_base"])
     logits, paths, labels, classnames = trainer_logits(runs, layout, "train_base")
-    assert len(paths) == total and sum(int(p == y) for p, y in zip(logits.argmax(1).tolist(), labels)) == correct
+    assert len(paths) == printed["total"]
+    assert sum(int(p == y) for p, y in zip(logits.argmax(1).tolist(), labels)) == printed["correct"]
 
     clf = EnPromptClassifier.from_run(runs.run_dir(layout, "train_base"))
     assert clf.classes == classnames == ["golden retriever", "parrot"]
@@ -199,8 +189,8 @@ def test_predict_gives_the_predictions_behind_train_pys_accuracy(runs, layout):
 
 def test_set_classes_equals_a_model_built_for_them_by_the_trainer(runs):
     logits, paths, labels, new_classes = trainer_logits(runs, "flat", "test_new")
-    total, correct, _ = printed_result(runs.stdout["flat", "test_new"])
-    assert sum(int(p == y) for p, y in zip(logits.argmax(1).tolist(), labels)) == correct
+    printed = final_result(runs.stdout["flat", "test_new"])
+    assert sum(int(p == y) for p, y in zip(logits.argmax(1).tolist(), labels)) == printed["correct"]
 
     clf = EnPromptClassifier.from_run(runs.run_dir("flat", "train_base"))
     clf.set_classes(new_classes)
@@ -351,17 +341,16 @@ def test_works_without_dassl_and_without_the_dataset_folder(runs, tmp_path):
     )
     try:
         result = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True,
-                                text=True, env=dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1"))
+                                text=True, env=child_env(PYTHONPATH=REPO))
     finally:
         os.rename(hidden, runs.data)
-    assert result.returncode == 0, result.stderr
+    assert_succeeded(result, "predict without Dassl and the dataset folder")
     record = json.loads(result.stdout.splitlines()[0])
     assert record["image"] == image and len(record["labels"]) == 2
     assert "engine modules: []" in result.stdout  # the Dassl switch was never imported
 
 
 def test_import_enprompt_loads_no_torch():
-    code = "import sys, enprompt; print('torch' in sys.modules, 'EnPromptClassifier' in dir(enprompt))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=REPO))
-    assert result.stdout.split() == ["False", "True"], result.stderr
+    assert modules_loaded_by("import enprompt; dir(enprompt)", ["torch", "enprompt.inference"]) == []
+    assert modules_loaded_by("from enprompt import EnPromptClassifier", ["enprompt.inference.classifier"]) \
+        == ["enprompt.inference.classifier"]

@@ -55,6 +55,7 @@ def register_project():
     import datasets.eurosat  # noqa: F401
     import datasets.fgvc_aircraft  # noqa: F401
     import datasets.food101  # noqa: F401
+    import datasets.image_folder  # noqa: F401
     import datasets.imagenet  # noqa: F401
     import datasets.imagenet_a  # noqa: F401
     import datasets.imagenet_r  # noqa: F401

@@ -240,3 +240,28 @@ def test_reliability_doc_lists_exactly_the_result_neutral_keys():
 
     listed = set(re.findall(r"`([A-Z_]+(?:\.[A-Z_]+)*)`", section))
     assert listed == set(RESULT_NEUTRAL_KEYS)
+
+
+def test_image_folder_keys_count_only_for_image_folder_runs():
+    plain = run_identity(make_cfg("DATASET.NAME", "DescribableTextures"), None)
+    assert not any(key.startswith("DATASET.IMAGE_FOLDER.") for key in plain.keys)
+    other_dir = make_cfg("DATASET.NAME", "DescribableTextures", "DATASET.IMAGE_FOLDER.DIR", "x")
+    assert run_identity(other_dir, None).hash == plain.hash
+    folder = run_identity(make_cfg("DATASET.NAME", "ImageFolder", "DATASET.IMAGE_FOLDER.DIR", "x"), None)
+    assert folder.keys["DATASET.IMAGE_FOLDER.DIR"] == "x"
+
+
+def test_a_key_added_after_the_run_is_no_difference_at_its_default():
+    from enprompt.run.identity import result_keys
+
+    requested = run_identity(make_cfg(), None)
+    older = {k: v for k, v in requested.keys.items() if k != "TRAINER.ENPROMPT.OT.ITERS"}
+    stored = _manifest(identity=identity_from_keys(older))
+    defaults = result_keys(make_cfg())
+    assert decide_train("d", requested, stored, True, defaults=defaults).action == "skip"
+    with pytest.raises(RunConflict):  # without the defaults it is a difference
+        decide_train("d", requested, stored, True)
+    changed = run_identity(make_cfg("TRAINER.ENPROMPT.OT.ITERS", 7), None)
+    with pytest.raises(RunConflict) as info:  # not at its default: a real difference
+        decide_train("d", changed, stored, True, defaults=defaults)
+    assert "TRAINER.ENPROMPT.OT.ITERS: (absent) (in the folder) vs 7 (requested)" in str(info.value)

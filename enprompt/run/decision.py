@@ -8,9 +8,11 @@ The rules (docs/RELIABILITY.md, "Reusing a run folder"):
     - no manifest, folder written before manifests existed: as before
       (resume from its checkpoint, or skip when its log holds a finished
       result), with one warning;
-    - ``M.identity.hash != I.hash``: refuse, naming every differing key with
-      both values and the two ways out (another folder, or an explicit
-      overwrite), unless an overwrite was asked for;
+    - ``M``'s identity differs from ``I`` (other values of result keys; a key
+      the project gained after ``M`` was written counts only when it is not at
+      its default): refuse, naming every differing key with both values and the
+      two ways out (another folder, or an explicit overwrite), unless an
+      overwrite was asked for;
     - ``M`` finished: skip; otherwise (running, interrupted, failed): resume.
 * **Evaluation** (``kind="eval"``) also needs the model folder's state:
     - the model's training is not finished: refuse (with the epochs done and
@@ -24,7 +26,7 @@ from collections import namedtuple
 
 from enprompt.errors import UserError
 
-from .identity import format_diff, diff_keys
+from .identity import experiment_diff, format_diff
 
 __all__ = [
     "Decision",
@@ -66,8 +68,7 @@ class RunConflict(UserError, RuntimeError):
         self.diff = diff or []
 
 
-def _refuse_other_experiment(run_dir, manifest, identity):
-    diff = diff_keys(manifest["identity"]["keys"], identity.keys)
+def _refuse_other_experiment(run_dir, manifest, diff):
     lines = format_diff(diff)
     status = manifest["status"]
     raise RunConflict(
@@ -88,7 +89,8 @@ _KIND_WORDS = {
 }
 
 
-def _folder_decision(run_dir, identity, manifest, has_content, kind, overwrite, partial=False):
+def _folder_decision(run_dir, identity, manifest, has_content, kind, overwrite, partial=False,
+                     defaults=None):
     """What training and evaluation decide alike: an empty folder, one written before
     manifests existed, an overwrite, another experiment or another kind of run.
 
@@ -111,13 +113,15 @@ def _folder_decision(run_dir, identity, manifest, has_content, kind, overwrite, 
     if overwrite:
         return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
     if manifest["identity"]["hash"] != identity.hash:
-        _refuse_other_experiment(run_dir, manifest, identity)
+        diff = experiment_diff(manifest["identity"]["keys"], identity.keys, defaults)
+        if diff:
+            _refuse_other_experiment(run_dir, manifest, diff)
     if manifest["kind"] != kind:
         raise RunConflict(f"{run_dir} {other_kind}, {OVERWRITE_HINT}.")
     return None
 
 
-def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
+def decide_train(run_dir, identity, manifest, has_content, overwrite=False, defaults=None):
     """What a training run does in ``run_dir``.
 
     Args:
@@ -126,6 +130,9 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
         manifest (dict or None): the folder's manifest.
         has_content (bool): the folder holds logs or checkpoints.
         overwrite (bool): the user asked to start over in this folder.
+        defaults (dict): the result keys of the default config, so that keys the
+            project gained after the folder's run are not differences at their
+            default (:func:`~enprompt.run.identity.experiment_diff`).
 
     Returns:
         Decision
@@ -133,7 +140,8 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
     Raises:
         RunConflict: another experiment is in the folder and no overwrite was asked.
     """
-    decision = _folder_decision(run_dir, identity, manifest, has_content, "train", overwrite)
+    decision = _folder_decision(run_dir, identity, manifest, has_content, "train", overwrite,
+                                defaults=defaults)
     if decision is not None:
         return decision
     if manifest["status"] == "finished":
@@ -174,7 +182,7 @@ def _unfinished_model_message(state):
 
 
 def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=None,
-                overwrite=False):
+                overwrite=False, defaults=None):
     """What an ``--eval-only`` run does in ``run_dir``.
 
     Args:
@@ -185,6 +193,7 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
         model (ModelState or None): the model folder (None: zero-shot, no model).
         explicit_epoch (int or None): ``--load-epoch`` as given by the user.
         overwrite (bool): start over in this folder.
+        defaults (dict): see :func:`decide_train`.
 
     Returns:
         Decision (``partial`` True when the evaluated checkpoint is not the
@@ -214,7 +223,7 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
         partial = explicit_epoch is not None and (not finished or explicit_epoch != final["epoch"])
 
     decision = _folder_decision(run_dir, identity, manifest, has_content, "eval", overwrite,
-                                partial)
+                                partial, defaults=defaults)
     if decision is not None:
         return decision
     if manifest["status"] != "finished":

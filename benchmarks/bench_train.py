@@ -802,6 +802,8 @@ def _compile_line(design, entry):
         parts.append(f"compile time {compile_time:.1f} s (first training step minus the median step)")
     if "test batch" in first:
         parts.append(f"first test batch {first['test batch']:.1f} s, compilation included")
+    if compiled.get("cudagraph_skips"):
+        parts.append(f"{compiled['cudagraph_skips']} graph(s) without CUDA graphs (see inductor's warning)")
     return "; ".join(parts)
 
 

@@ -115,15 +115,17 @@ class Stage:
 # ---------------------------------------------------------------------------- the plan
 def _bench_argv(python, out_dir, name, classes, designs, compile_target, steps, warmup, eval_images,
                 eval_passes, smoke):
-    argv = [python, "benchmarks/bench_train.py", "--classes", str(classes), "--designs", designs,
-            "--compile", compile_target, "--steps", str(steps), "--warmup", str(warmup),
-            "--eval-images", str(eval_images), "--eval-passes", str(eval_passes),
-            "--precision", "fp16", "--json", osp.join(out_dir, f"{name}.json")]
+    arch, batch, eval_batch = ("tiny", 2, 2) if smoke else ("ViT-B/16", 4, 100)
+    argv = [python, "benchmarks/bench_train.py", "--arch", arch, "--classes", str(classes),
+            "--batch-size", str(batch), "--precision", "fp16", "--compile", compile_target, "--designs", designs,
+            "--steps", str(steps), "--warmup", str(warmup), "--eval-images", str(eval_images),
+            "--eval-batch-size", str(eval_batch), "--eval-passes", str(eval_passes),
+            "--json", osp.join(out_dir, f"{name}.json")]
     if smoke:
-        # tiny CLIP, two images, one design process; graphs captured without code generation
-        return argv + ["--arch", "tiny", "--batch-size", "2", "--eval-batch-size", "2", "--isolation", "none",
-                       "--threads", "1", "--compile-backend", "eager", "--opts", "TRAINER.ENPROMPT.OT.ITERS", "2"]
-    return argv + ["--arch", "ViT-B/16", "--batch-size", "4", "--eval-batch-size", "100"]
+        # one process for both designs; graphs captured by TorchDynamo without code generation
+        argv += ["--isolation", "none", "--threads", "1", "--compile-backend", "eager",
+                 "--opts", "TRAINER.ENPROMPT.OT.ITERS", "2"]
+    return argv
 
 
 def plan(out_dir, smoke=False, python=sys.executable):
@@ -207,7 +209,8 @@ def run_stage(stage, out_dir, seconds_left, env):
     record["returncode"] = returncode
     if returncode is None:
         if timeout < stage.limit_s:
-            record["status"], record["message"] = "out_of_time", f"stopped when the time budget ran out ({timeout:.0f} s)"
+            record["status"] = "out_of_time"
+            record["message"] = f"stopped when the time budget ran out ({timeout:.0f} s)"
         else:
             record["status"], record["message"] = "failed", f"ran past its limit of {stage.limit_s:.0f} s"
         return record
@@ -292,6 +295,10 @@ def check_bench(json_path, returncode, compiled):
             return {"status": "failed", "message": f"{name}: the compiled step fell back to eager ({fallback})"}
     oom = [n for n, e in designs.items() if e.get("status") == "out_of_memory"]
     message = "measured" + (f"; out of memory: {', '.join(oom)}" if oom else "")
+    for name, entry in designs.items():
+        skips = (entry.get("compile") or {}).get("cudagraph_skips")
+        if skips:
+            message += f"; {name}: {skips} graph(s) ran without CUDA graphs (inductor's warning is in the log)"
     return {"status": "ok", "message": message}
 
 
@@ -458,6 +465,50 @@ def format_markdown(report):
     return "\n".join(lines)
 
 
+def run_stages(stages, report, out_dir, budget_s, env, save):
+    """Run ``stages`` in order within ``budget_s`` seconds, filling ``report`` (``save()`` after each).
+
+    Returns ``(status, exit code)``: complete, failed (the first failure
+    stops the run), or incomplete (a required stage did not fit or the budget
+    ran out during it).
+    """
+    deadline = time.monotonic() + budget_s
+    for index, stage in enumerate(stages, 1):
+        left = deadline - time.monotonic()
+        if left < stage.estimate_s:
+            message = f"not started: {left:.0f} s left, it needs about {stage.estimate_s:.0f} s"
+            report["stages"].append({"name": stage.name, "what": stage.what, "command": " ".join(stage.argv),
+                                     "required": stage.required, "status": "skipped", "message": message})
+            print(f"[device check] {stage.name}: {message}", flush=True)
+            if stage.required:
+                report["first_failure"] = f"out of time before {stage.name} ({message})"
+                return "incomplete", EXIT_INCOMPLETE
+            continue
+        print(f"[device check] {index}/{len(stages)} {stage.name}: {stage.what} "
+              f"(limit {min(stage.limit_s, left):.0f} s)", flush=True)
+        record = run_stage(stage, out_dir, left, env)
+        report["stages"].append(record)
+        if "tests" in record:
+            report["tests"][stage.name] = record.pop("tests")
+        output = osp.join(out_dir, stage.output)
+        if stage.kind == "bench" and osp.isfile(output):
+            with open(output) as f:
+                bench = json.load(f)
+            report["benchmarks"][stage.name] = {k: bench.get(k) for k in ("command", "config", "designs", "ratios")}
+        print(f"[device check] {stage.name}: {record['status']} in {record['seconds']:.1f} s, "
+              f"{record.get('message', '')}", flush=True)
+        save()
+        if record["status"] != "ok":
+            report["first_failure"] = (f"{stage.name} {record['status']} after {record['seconds']:.0f} s: "
+                                       f"{record.get('message', '')}")
+            out_of_time = record["status"] == "out_of_time"
+            print(f"[device check] {'STOPPED' if out_of_time else 'FAILED'}: {report['first_failure']} "
+                  f"(log: {osp.join(out_dir, record['log'])})", file=sys.stderr)
+            print(_log_tail(osp.join(out_dir, record["log"])), file=sys.stderr, end="")
+            return ("incomplete", EXIT_INCOMPLETE) if out_of_time else ("failed", EXIT_FAILED)
+    return "complete", EXIT_COMPLETE
+
+
 # ---------------------------------------------------------------------------- main
 def _machine(device_type):
     import importlib.metadata
@@ -497,15 +548,14 @@ def main(argv=None):
     """Run the check; returns the exit status."""
     started = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
-    import torch  # first, so that a CPU-only machine is told at once
+    args = build_parser().parse_args(argv)  # prints nothing unless the arguments are wrong or --help
+    import torch
 
     cuda = torch.cuda.is_available()
-    smoke_requested = "--smoke" in argv
-    if not cuda and not (os.environ.get(ALLOW_CPU_ENV) == "1" and smoke_requested):
+    if not cuda and not (os.environ.get(ALLOW_CPU_ENV) == "1" and args.smoke):
         print(f"{SCRIPT}: needs a CUDA device (torch {torch.__version__}: torch.cuda.is_available() is False). "
               f"To check the script itself on a CPU: {ALLOW_CPU_ENV}=1 {SCRIPT} OUT_DIR --smoke", file=sys.stderr)
         return EXIT_USAGE
-    args = build_parser().parse_args(argv)
     out_dir = osp.abspath(args.out_dir)
     stages = plan(out_dir, smoke=args.smoke)
     if args.only:
@@ -545,42 +595,8 @@ def main(argv=None):
         write_report(report, osp.join(out_dir, "device_check.json"), quiet=True)
         write_text(format_markdown(report), osp.join(out_dir, "device_check.md"))
 
-    status, code = "complete", EXIT_COMPLETE
     try:
-        for index, stage in enumerate(stages, 1):
-            left = args.budget_s - (time.monotonic() - started)
-            if left < stage.estimate_s:
-                record = {"name": stage.name, "what": stage.what, "command": " ".join(stage.argv),
-                          "required": stage.required, "status": "skipped",
-                          "message": f"not started: {left:.0f} s left, it needs about {stage.estimate_s:.0f} s"}
-                report["stages"].append(record)
-                print(f"[device check] {stage.name}: {record['message']}", flush=True)
-                if stage.required:
-                    status, code = "incomplete", EXIT_INCOMPLETE
-                    report["first_failure"] = f"out of time before {stage.name} ({record['message']})"
-                    break
-                continue
-            print(f"[device check] {index}/{len(stages)} {stage.name}: {stage.what} "
-                  f"(limit {min(stage.limit_s, left):.0f} s)", flush=True)
-            record = run_stage(stage, out_dir, left, env)
-            report["stages"].append(record)
-            if "tests" in record:
-                report["tests"][stage.name] = record.pop("tests")
-            if stage.kind == "bench" and osp.isfile(osp.join(out_dir, stage.output)):
-                with open(osp.join(out_dir, stage.output)) as f:
-                    bench = json.load(f)
-                report["benchmarks"][stage.name] = {k: bench.get(k) for k in ("command", "config", "designs", "ratios")}
-            print(f"[device check] {stage.name}: {record['status']} in {record['seconds']:.1f} s, "
-                  f"{record.get('message', '')}", flush=True)
-            save()
-            if record["status"] != "ok":
-                failure = f"{stage.name} {record['status']} after {record['seconds']:.0f} s: {record.get('message', '')}"
-                report["first_failure"] = failure
-                status, code = ("incomplete", EXIT_INCOMPLETE) if record["status"] == "out_of_time" else \
-                    ("failed", EXIT_FAILED)
-                print(f"[device check] FAILED: {failure} (log: {osp.join(out_dir, record['log'])})", file=sys.stderr)
-                print(_log_tail(osp.join(out_dir, record["log"])), file=sys.stderr, end="")
-                break
+        status, code = run_stages(stages, report, out_dir, args.budget_s - (time.monotonic() - started), env, save)
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
         report["first_failure"] = "interrupted"

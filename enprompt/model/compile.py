@@ -92,6 +92,14 @@ def _cannot_compile(device, backend):
     return None
 
 
+def _dynamo_counters():
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:
+        return {}
+    return {"graphs": counters["stats"]["unique_graphs"], "cudagraph_skips": counters["inductor"]["cudagraph_skips"]}
+
+
 class CompiledEnPrompt:
     """The model as the trainer runs it: eager, or through ``torch.compile``.
 
@@ -109,9 +117,10 @@ class CompiledEnPrompt:
         device (torch.device, optional): where the model runs (default: where
             its buffers are); decides the mode.
         backend (str or callable, optional): the ``torch.compile`` backend
-            (default :data:`DEFAULT_BACKEND`, inductor); ``aot_eager`` captures the same graphs (TorchDynamo and
-            AOTAutograd, forward and backward) and runs them without
-            generating code, in seconds rather than minutes.
+            (default :data:`DEFAULT_BACKEND`, inductor). ``aot_eager``
+            captures the same graphs (TorchDynamo and AOTAutograd, forward
+            and backward) and runs them without generating code, in seconds
+            rather than minutes.
         log (callable): where the one-line messages go.
     """
 
@@ -199,14 +208,24 @@ class CompiledEnPrompt:
         return result
 
     def summary(self):
-        """What was compiled and how long it took, as plain values (for logs and reports)."""
+        """What was compiled and how long it took, as plain values (for logs and reports).
+
+        ``graphs`` and ``cudagraph_skips`` are TorchDynamo's and inductor's
+        counters for the whole process (None where this torch has none):
+        graphs captured so far, and graphs that run without CUDA graphs (the
+        reason is in inductor's warning in the log).
+        """
+        compiled = self.requested != "none"
+        counters = _dynamo_counters() if compiled else {}
         return {
             "requested": self.requested,
             "target": self.target,
-            "backend": self.backend if self.requested != "none" else None,
-            "mode": self.mode if self.requested != "none" else None,
+            "backend": getattr(self.backend, "__name__", self.backend) if compiled else None,
+            "mode": self.mode if compiled else None,
             "fallback": self.fallback,
             "compile_times_s": dict(self.compile_times),
+            "graphs": counters.get("graphs"),
+            "cudagraph_skips": counters.get("cudagraph_skips") if self.mode == "reduce-overhead" else None,
         }
 
     # ------------------------------------------------------------------ internals

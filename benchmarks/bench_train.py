@@ -21,7 +21,12 @@ device (CUDA when available, else the CPU), this measures for each design:
   batch-4 step on a GPU is bound by kernel launches, so this device-independent
   count is what decides its time there;
 * which attention kernel CLIP's ``nn.MultiheadAttention`` reaches
-  (``attention_ops``: fused ``scaled_dot_product_attention`` or not).
+  (``attention_ops``: fused ``scaled_dot_product_attention`` or not);
+* with ``--compile encoder|step`` (``TRAINER.ENPROMPT.COMPILE``), the same
+  through ``torch.compile`` (``enprompt.model.compile``; CUDA graphs on a GPU):
+  the compile time apart (the first step's wall time minus the median step,
+  and the first test batch's wall time), never inside the step time. The
+  step then runs compiled kernels, so ``ops_per_step`` is not counted.
 
 Designs (see ``benchmarks/reference_design.py``):
 
@@ -41,6 +46,9 @@ Example::
 
     python benchmarks/bench_train.py --arch ViT-B/16 --classes 100 --batch-size 4 \\
         --precision fp32 --steps 10 --warmup 2 --eval-images 200 --json out.json
+
+On a GPU, ``benchmarks/device_check.sh`` runs this script with the settings
+of docs/PERFORMANCE.md, section 5.
 """
 import argparse
 import json
@@ -58,6 +66,7 @@ if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
 from benchmarks.report import machine_info, mem_available_bytes, write_report  # noqa: E402
+from enprompt.choices import COMPILE_TARGETS  # noqa: E402 - imports nothing (no torch)
 
 DESIGNS = ("enprompt", "reference")
 ARCHS = ("tiny", "ViT-B/16", "ViT-B/32", "ViT-L/14")
@@ -77,6 +86,16 @@ def build_parser():
     parser.add_argument(
         "--precision", default=None, choices=("fp16", "fp32", "amp", "bf16"),
         help="TRAINER.ENPROMPT.PREC (default: the config's; fp16 becomes fp32 on a CPU)",
+    )
+    parser.add_argument(
+        "--compile", default=None, choices=COMPILE_TARGETS,
+        help="TRAINER.ENPROMPT.COMPILE: torch.compile of the image encoder or of the whole step "
+        "(default: the config's, none)",
+    )
+    parser.add_argument(
+        "--compile-backend", default="inductor", choices=("inductor", "aot_eager", "eager"),
+        help="torch.compile backend; aot_eager and eager capture the graphs without generating code "
+        "(seconds instead of minutes: a check of the plumbing, not a speed figure)",
     )
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per run")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
@@ -240,6 +259,8 @@ def build_cfg(args):
     cfg.DATALOADER.TEST.BATCH_SIZE = args.eval_batch_size
     if args.precision is not None:
         cfg.TRAINER.ENPROMPT.PREC = args.precision
+    if args.compile is not None:
+        cfg.TRAINER.ENPROMPT.COMPILE = args.compile
     if args.opts:
         cfg.merge_from_list(args.opts)
     check_enprompt_cfg(cfg)
@@ -346,15 +367,22 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def measure_training(model, params, cfg, precision, device, args, text_counter):
-    """Median step time, images/s, peak memory and text-encoder passes per step."""
+def measure_training(model, params, cfg, precision, device, args, text_counter, runner=None):
+    """Median step time, images/s, peak memory and text-encoder passes per step.
+
+    ``runner`` is the model as the trainer runs it (``enprompt.model.CompiledEnPrompt``;
+    default: built from ``cfg``'s ``TRAINER.ENPROMPT.COMPILE``).
+    """
     import torch
 
     from benchmarks.op_count import count_ops
     from enprompt.dassl import build_optimizer
     from enprompt.engine.torchtools import check_finite_loss
+    from enprompt.model import compile_enprompt
     from trainers.enprompt import enprompt_step
 
+    if runner is None:
+        runner = compile_enprompt(model, cfg.TRAINER.ENPROMPT.COMPILE, device, backend=args.compile_backend)
     generator = torch.Generator().manual_seed(args.seed)
     size = model.image_encoder.visual.input_resolution
     batches = [
@@ -372,9 +400,9 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
 
     def step(images, labels):
         # The trainer's own step (EnPrompt.forward_backward without the loader and the LR step).
-        return enprompt_step(model, optimizer, scaler, images, labels, precision, check_finite_loss)
+        return runner.step(enprompt_step, optimizer, scaler, images, labels, precision, check_finite_loss)
 
-    times, losses = [], []
+    times, warmup_times, losses = [], [], []
     for i in range(args.warmup + args.steps):
         if i == args.warmup:
             text_counter.count = 0
@@ -383,22 +411,29 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
         start = time.perf_counter()
         losses.append(step(images, labels)["loss"])
         _sync(device)
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
+        (times if i >= args.warmup else warmup_times).append(time.perf_counter() - start)
         _log(args, f"  train step {i + 1}/{args.warmup + args.steps}: {time.perf_counter() - start:.3f}s")
     median = statistics.median(times)
     text_passes_per_step = text_counter.count / args.steps
     peak = memory.read()
-    ops = count_ops(lambda: step(*batches[0]))  # one more, untimed step
-    return {
+    first_step = warmup_times[0] if warmup_times else times[0]
+    result = {
         "step_time_s": median,
         "step_times_s": times,
+        "warmup_step_times_s": warmup_times,
+        "first_step_time_s": first_step,
         "images_per_s": args.batch_size / median,
         "memory": peak,
         "text_encoder_passes_per_step": text_passes_per_step,
         "final_loss": losses[-1],
-        "ops_per_step": ops,
+        # a compiled step runs generated kernels that the dispatcher never sees
+        "ops_per_step": None if runner.compiling else count_ops(lambda: step(*batches[0])),  # one more step
+        "compile_time_s": None,
     }
+    if runner.requested != "none":
+        # compilation happens in the first step; with CUDA graphs the second records them
+        result["compile_time_s"] = max(first_step - median, 0.0) if runner.compiling else None
+    return result
 
 
 def _eval_pass(forward, images, n_images, batch_size, device):
@@ -418,8 +453,11 @@ def _eval_pass(forward, images, n_images, batch_size, device):
     return time.perf_counter() - start
 
 
-def measure_eval(forwards, device, args, text_counter, size):
+def measure_eval(forwards, device, args, text_counter, size, compiled=()):
     """Eval throughput of each ``forwards[name]``; their passes interleaved, order alternating.
+
+    Untimed first: one batch of each forward, two whole passes of those in
+    ``compiled`` (every batch size compiled, and its CUDA graph recorded).
 
     Returns ``{name: {"images_per_s", "pass_times_s", ...}}`` and the phase's peak memory.
     """
@@ -432,7 +470,9 @@ def measure_eval(forwards, device, args, text_counter, size):
     memory.reset()
     names = list(forwards)
     for name in names:  # warm-up: one batch each (EnPrompt's eval cache is filled here, as in trainer.test)
-        _eval_pass(forwards[name], images, batch, args.eval_batch_size, device)
+        for _ in range(2 if name in compiled else 1):
+            _eval_pass(forwards[name], images, args.eval_images if name in compiled else batch,
+                       args.eval_batch_size, device)
     times = {name: [] for name in names}
     passes_per_batch = {}
     n_batches = math.ceil(args.eval_images / args.eval_batch_size)
@@ -459,7 +499,7 @@ def run_design(design, args, result):
     """Build one design and measure it, filling ``result`` (runs in the child)."""
     import torch
 
-    from enprompt.model import autocast_for, cast_clip_weights, resolve_precision
+    from enprompt.model import autocast_for, cast_clip_weights, compile_enprompt, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -490,15 +530,18 @@ def run_design(design, args, result):
         model.image_encoder.dtype, device, precision,
     )
 
+    # the model as the trainer runs it: eager, or through torch.compile
+    runner = compile_enprompt(model, cfg.TRAINER.ENPROMPT.COMPILE, device, backend=args.compile_backend,
+                              log=lambda line: _log(args, line))
     _log(args, f"[{design}] training: C={args.classes}, batch {args.batch_size}, {precision} on {device.type}")
-    result["train"] = measure_training(model, params, cfg, precision, device, args, text_counter)
+    result["train"] = measure_training(model, params, cfg, precision, device, args, text_counter, runner)
 
     if args.eval_images > 0:
         model.prompt_learner.eval()  # as trainer.set_model_mode("eval")
 
         def model_forward(images):
             with autocast_for(precision, device):
-                return model(images)
+                return runner(images)
 
         forwards = {design: model_forward}
         if design == "enprompt":
@@ -508,11 +551,13 @@ def run_design(design, args, result):
 
             forwards = {"zeroshot": zeroshot_forward, design: model_forward}
         _log(args, f"[{design}] evaluation: {args.eval_images} images, batch {args.eval_batch_size}")
-        evals, memory = measure_eval(forwards, device, args, text_counter, vit.input_resolution)
+        compiled = (design,) if runner.compiling else ()
+        evals, memory = measure_eval(forwards, device, args, text_counter, vit.input_resolution, compiled)
         result["eval"] = evals[design]
         result["eval"]["memory"] = memory
         if "zeroshot" in evals:
             result["zeroshot_eval"] = evals["zeroshot"]
+    result["compile"] = runner.summary()
     result["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return result
 
@@ -619,7 +664,10 @@ def summarize(runs_by_design):
             "memory_kind": ok[0]["train"]["memory"]["kind"],
             "text_encoder_passes_per_step": _median_of(ok, "train", "text_encoder_passes_per_step"),
             "ops_per_step": ok[0]["train"]["ops_per_step"],
+            "final_loss": _median_of(ok, "train", "final_loss"),
+            "compile_time_s": _median_of(ok, "train", "compile_time_s"),
         }
+        entry["compile"] = ok[0].get("compile")
         if "eval" in ok[0]:
             entry["eval"] = {
                 "images_per_s": _median_of(ok, "eval", "images_per_s"),
@@ -703,7 +751,31 @@ def format_table(report):
     lines.append("")
     for name, value in report["ratios"].items():
         lines.append(f"{name}: {value:.3f}")
+    for design in ("enprompt", "reference"):
+        line = _compile_line(design, report["designs"].get(design) or {})
+        if line:
+            lines.append(line)
     return "\n".join(lines)
+
+
+def _compile_line(design, entry):
+    """``<design> compiled: ...`` (target, backend, mode, compile times, fallback), or None."""
+    compiled = entry.get("compile") or {}
+    if compiled.get("requested", "none") == "none":
+        return None
+    if compiled.get("fallback"):
+        return f"{design} compile {compiled['requested']}: fell back to eager ({compiled['fallback']})"
+    first = compiled.get("compile_times_s") or {}
+    parts = [f"{design} compiled: {compiled['target']} (backend {compiled['backend']}, mode "
+             f"{compiled['mode'] or 'default'})"]
+    compile_time = (entry.get("train") or {}).get("compile_time_s")
+    if compile_time is not None:
+        parts.append(f"compile time {compile_time:.1f} s (first training step minus the median step)")
+    if "test batch" in first:
+        parts.append(f"first test batch {first['test batch']:.1f} s, compilation included")
+    if compiled.get("cudagraph_skips"):
+        parts.append(f"{compiled['cudagraph_skips']} graph(s) without CUDA graphs (see inductor's warning)")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------- main
@@ -714,6 +786,8 @@ def _config_summary(args):
         "classes": args.classes,
         "batch_size": args.batch_size,
         "precision": args.precision,
+        "compile": args.compile,
+        "compile_backend": args.compile_backend,
         "steps": args.steps,
         "warmup": args.warmup,
         "eval_images": args.eval_images,

@@ -1,10 +1,11 @@
-"""What both benchmarks record: the machine, and the JSON report file."""
+"""What the benchmarks record: the machine, and the report files (JSON, markdown)."""
 import json
 import os
-import os.path as osp
 import platform
 
-__all__ = ["machine_info", "mem_available_bytes", "write_report"]
+from enprompt.fileio import atomic_write
+
+__all__ = ["machine_info", "mem_available_bytes", "write_report", "write_text"]
 
 
 def _cpu_model():
@@ -41,7 +42,9 @@ def machine_info(device, precision_requested=None, precision=None):
         "torch": torch.__version__,
         "device": device.type,
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "gpu_memory_bytes": torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None,
         "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "precision_requested": precision_requested,
@@ -60,9 +63,15 @@ def machine_info(device, precision_requested=None, precision=None):
     return info
 
 
-def write_report(report, path):
-    """Write ``report`` as indented JSON to ``path`` (its folder is created)."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
+def write_report(report, path, quiet=False):
+    """Write ``report`` as indented JSON to ``path``, atomically (its folder is created)."""
+    with atomic_write(path, "w") as f:
         json.dump(report, f, indent=2)
-    print(f"Results written to {path}")
+    if not quiet:
+        print(f"Results written to {path}")
+
+
+def write_text(text, path):
+    """Write ``text`` (e.g. a markdown report) to ``path``, atomically."""
+    with atomic_write(path, "w") as f:
+        f.write(text if text.endswith("\n") else text + "\n")

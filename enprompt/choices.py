@@ -12,6 +12,7 @@ __all__ = [
     "PRECISIONS",
     "TEMPLATE_MODES",
     "OT_SOLVERS",
+    "COMPILE_TARGETS",
     "SUBSAMPLE_CHOICES",
     "FINAL_MODEL_CHOICES",
     "TEST_SPLIT_CHOICES",
@@ -25,6 +26,8 @@ PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 TEMPLATE_MODES = ("custom", "ensemble")
 # Sinkhorn implementation of L_OT (enprompt.model.ot_loss).
 OT_SOLVERS = ("sinkhorn", "pot")
+# What torch.compile captures (enprompt.model.compile).
+COMPILE_TARGETS = ("none", "encoder", "step")
 # Base-to-new class subset (enprompt.data.subsample).
 SUBSAMPLE_CHOICES = ("all", "base", "new")
 # Model evaluated after training (Dassl's key).
@@ -36,6 +39,7 @@ CHOICES = {
     "TRAINER.ENPROMPT.PREC": PRECISIONS,
     "TRAINER.ENPROMPT.TEMPLATES": TEMPLATE_MODES,
     "TRAINER.ENPROMPT.OT.SOLVER": OT_SOLVERS,
+    "TRAINER.ENPROMPT.COMPILE": COMPILE_TARGETS,
     "DATASET.SUBSAMPLE_CLASSES": SUBSAMPLE_CHOICES,
     "TEST.FINAL_MODEL": FINAL_MODEL_CHOICES,
     "TEST.SPLIT": TEST_SPLIT_CHOICES,

@@ -59,6 +59,12 @@ def add_enprompt_config(cfg):
     # Text templates of the frozen features T: custom (the dataset's one) or
     # ensemble (7 IMAGENET_TEMPLATES_SELECT + custom, averaged)
     _default(ep, "TEMPLATES", "custom")
+    # torch.compile of the model, the same computation: none (eager), encoder
+    # (the prompted image encoder, training and test) or step (the whole training
+    # forward and its backward as one graph each; tests through the compiled
+    # encoder). On CUDA with CUDA graphs (mode reduce-overhead). The first step
+    # and the first test batch compile (tens of seconds); enprompt/model/compile.py
+    _default(ep, "COMPILE", "none")
     # Local CLIP checkpoint file for every trainer of this project (EnPrompt,
     # ZeroshotCLIP, ZeroshotCLIP2); "" = the CLIP cache ($CLIP_CACHE_DIR or
     # ~/.cache/clip), downloaded there when missing
@@ -194,6 +200,7 @@ def check_enprompt_cfg(cfg, clip_model=None):
     check_choice("TRAINER.ENPROMPT.PREC", ep.PREC)
     check_choice("TRAINER.ENPROMPT.TEMPLATES", ep.TEMPLATES)
     check_choice("TRAINER.ENPROMPT.OT.SOLVER", ep.OT.SOLVER)
+    check_choice("TRAINER.ENPROMPT.COMPILE", ep.COMPILE)
     _check_int("N_CTX_VISION", ep.N_CTX_VISION, 0)
     _check_int("PROMPT_DEPTH_VISION", ep.PROMPT_DEPTH_VISION, 0)
     _check_int("ENLA.REDUCTION", ep.ENLA.REDUCTION, 1)

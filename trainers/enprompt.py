@@ -32,7 +32,7 @@ from enprompt.dassl import (
     compute_accuracy,
     count_num_param,
 )
-from enprompt.model import autocast_for, build_enprompt_model
+from enprompt.model import autocast_for, build_enprompt_model, compile_enprompt
 
 __all__ = ["EnPrompt", "enprompt_step"]
 
@@ -42,21 +42,25 @@ LOSS_TERMS = ("loss", "loss_ce", "loss_ot")
 def enprompt_step(model, optimizer, scaler, image, label, precision, check_loss):
     """One optimisation step of EnPrompt; the benchmark times this same function.
 
-    Forward under the precision's autocast (the model returns the logits and
-    ``loss = L_CE + lambda * L_OT``), ``check_loss(loss, terms)`` before any
-    update (a NaN or infinite loss stops training, naming each term), then
-    ``zero_grad``, backward and optimizer step, through ``scaler`` (a
-    ``GradScaler``) under ``amp``.
+    ``zero_grad``, then the forward under the precision's autocast (the model
+    returns the logits and ``loss = L_CE + lambda * L_OT``), ``check_loss(loss,
+    terms)`` (a NaN or infinite loss stops training, naming each term), the
+    loss terms and the batch accuracy read back to the host, then backward and
+    the optimizer step, through ``scaler`` (a ``GradScaler``) under ``amp``.
+    The update comes last, so a step that fails before it changed nothing
+    (a compiled step that fails is run again eagerly, see
+    :meth:`enprompt.model.CompiledEnPrompt.step`).
 
     Returns:
-        dict: ``loss``, ``loss_ce``, ``loss_ot`` and the batch accuracy
-        ``acc``, read back to the host.
+        dict: ``loss``, ``loss_ce``, ``loss_ot`` and the batch accuracy ``acc``.
     """
+    optimizer.zero_grad()
     with autocast_for(precision, image.device):
         output = model(image, label)  # logits, loss_ce, loss_ot, loss
     loss = output["loss"]
     check_loss(loss, {name: output[name] for name in LOSS_TERMS})
-    optimizer.zero_grad()
+    summary = {name: output[name].item() for name in LOSS_TERMS}
+    summary["acc"] = compute_accuracy(output["logits"], label)[0].item()
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -64,8 +68,6 @@ def enprompt_step(model, optimizer, scaler, image, label, precision, check_loss)
     else:
         loss.backward()
         optimizer.step()
-    summary = {name: output[name].item() for name in LOSS_TERMS}
-    summary["acc"] = compute_accuracy(output["logits"], label)[0].item()
     return summary
 
 
@@ -98,6 +100,8 @@ class EnPrompt(TrainerX):
 
         print("Building EnPrompt (CLIP frozen; learning EnLa, visual prompts, strengthening projections)")
         self.model = build_enprompt_model(cfg, clip_model, classnames, device=self.device)
+        # The model as it runs: eager, or through torch.compile (TRAINER.ENPROMPT.COMPILE)
+        self.compiled_model = compile_enprompt(self.model, cfg.TRAINER.ENPROMPT.COMPILE, self.device)
         learnable = self.model.prompt_learner
         print(f"Parameters to be updated: {sorted(n for n, _ in learnable.named_parameters())}")
         print(f"# learnable params: {count_num_param(learnable):,}")
@@ -109,8 +113,8 @@ class EnPrompt(TrainerX):
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
-        loss_summary = enprompt_step(
-            self.model, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
+        loss_summary = self.compiled_model.step(
+            enprompt_step, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
         )
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
@@ -121,4 +125,4 @@ class EnPrompt(TrainerX):
 
     def model_inference(self, input):
         with autocast_for(self.precision, self.device):
-            return self.model(input)
+            return self.compiled_model(input)

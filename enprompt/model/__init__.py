@@ -11,10 +11,12 @@
 ``enprompt_clip``      the model joining them (step 5, 7)
 ``zeroshot``           zero-shot CLIP classifier (baselines)
 ``precision``          fp16 / fp32 / amp / bf16 handling (step 9)
+``compile``            ``torch.compile`` of the model or of the whole training step
 ``build``              ``build_enprompt_model(cfg, clip_model, classnames)``
 =====================  ====================================================
 """
 from .build import build_enprompt_model
+from .compile import CompiledEnPrompt, compile_enprompt
 from .enla import ExternalLayer
 from .enprompt_clip import EnPromptCLIP
 from .logits import clip_logits
@@ -28,6 +30,8 @@ from .zeroshot import ZeroshotCLIPClassifier
 
 __all__ = [
     "build_enprompt_model",
+    "CompiledEnPrompt",
+    "compile_enprompt",
     "ExternalLayer",
     "EnPromptCLIP",
     "clip_logits",

@@ -56,7 +56,7 @@ RESULT_NEUTRAL_KEYS = {
     "TEST.PER_CLASS_RESULT": "extra lines in the log",
     "TEST.COMPUTE_CMAT": "an extra confusion-matrix file",
     "TRAINER.ENPROMPT.CLIP_WEIGHTS": "the weights file's path (its SHA256 is part of the identity)",
-    "TRAINER.ENPROMPT.COMPILE": "torch.compile of the same computation",
+    "TRAINER.ENPROMPT.COMPILE": "torch.compile (none, encoder or step) of the same computation",
 }
 
 # Key groups (by prefix) that count only when another key has a given value:

@@ -25,7 +25,6 @@ kernels differs (measured: aot_eager bitwise equal, inductor on the CPU
 1.6e-6 for the gradients).
 """
 import copy
-import os.path as osp
 import re
 
 import pytest
@@ -36,10 +35,10 @@ from enprompt.config import add_enprompt_config
 from enprompt.dassl import build_optimizer, get_cfg_default
 from enprompt.engine.torchtools import check_finite_loss
 from enprompt.model import CompiledEnPrompt, build_enprompt_model, cast_clip_weights
+from tests.paths import BASE2NEW_CFG
+from tests.train_py import dtd_trainer
 from trainers.enprompt import enprompt_step
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
 CLASSNAMES = ["canvas", "marble", "lace", "rust", "moss"]
 RTOL = 1e-5
 STEPS = 3  # CUDA graphs: warm-up, recording, then replays
@@ -164,21 +163,11 @@ def test_compiled_encoder_matches_eager(tiny_clip_path):
 
 
 def _trainer(root, clip_path, output_dir, *opts):
-    """train.py's sequence, in-process: parse, merge, seed, build."""
-    import train
-    from enprompt.dassl import build_trainer, set_random_seed
-
-    args = train.build_parser().parse_args([
-        "--root", root, "--seed", "1", "--trainer", "EnPrompt",
-        "--dataset-config-file", osp.join(REPO, "configs", "datasets", "dtd.yaml"),
-        "--config-file", BASE2NEW_CFG, "--output-dir", output_dir,
-        "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", "1",
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path, "TRAINER.ENPROMPT.PREC", "fp32",
-        "TRAINER.ENPROMPT.OT.ITERS", "10", "DATALOADER.NUM_WORKERS", "0", *opts,
-    ])
-    cfg = train.setup_cfg(args)
-    set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    """train.py's sequence, in-process: parse, merge, seed, build; then train, recording each step."""
+    trainer = dtd_trainer(
+        root, clip_path, output_dir, "DATASET.SUBSAMPLE_CLASSES", "base", "OPTIM.MAX_EPOCH", 1,
+        "TRAINER.ENPROMPT.PREC", "fp32", "TRAINER.ENPROMPT.OT.ITERS", 10, *opts,
+    )
     steps, tests = [], []
     real_forward_backward, real_test = trainer.forward_backward, trainer.test
     trainer.forward_backward = lambda batch: steps.append(real_forward_backward(batch)) or steps[-1]

@@ -20,7 +20,6 @@ against the same step in fp32 from the same weights and the same batch
 """
 import gc
 import os
-import os.path as osp
 import re
 import subprocess
 import sys
@@ -35,15 +34,13 @@ from enprompt.dassl import build_optimizer, get_cfg_default
 from enprompt.engine.torchtools import check_finite_loss
 from enprompt.model import OTAlignmentLoss, autocast_for, build_enprompt_model, cast_clip_weights
 from trainers.enprompt import enprompt_step
+from tests.paths import BASE2NEW_CFG, DTD_CFG, REPO
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
-DTD_CFG = osp.join(REPO, "configs", "datasets", "dtd.yaml")
 CLASSNAMES = ["canvas", "marble", "lace", "rust", "moss"]
 LOSS_RTOL = {"fp16": 1e-2, "amp": 1e-2, "bf16": 5e-2}
 GRAD_COSINE = {"fp16": 0.999, "amp": 0.999, "bf16": 0.99}

@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from benchmarks import device_check
+from tests.paths import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(REPO, "benchmarks", "device_check.sh")
 STAGES = ["cuda-tests", "eager-c100", "eager-c1000", "compiled-c100", "compiled-c1000", "cpu-inductor-test"]
 

@@ -248,3 +248,32 @@ def test_reliability_doc_lists_exactly_the_result_neutral_keys():
 
     listed = set(re.findall(r"`([A-Z_]+(?:\.[A-Z_]+)*)`", section))
     assert listed == set(RESULT_NEUTRAL_KEYS)
+
+
+# ---------------------------------------------------------------- stale temporary files
+@pytest.mark.fault
+def test_a_run_that_starts_removes_what_killed_writes_left(tmp_path, capsys):
+    """A SIGKILL during a checkpoint write leaves a hidden temporary file; the next
+    run in the folder (which holds its lock) removes them, and nothing else."""
+    from enprompt.run import RunSession
+
+    run_dir = tmp_path / "run"
+    (run_dir / "prompt_learner").mkdir(parents=True)
+    (run_dir / "prompt_learner" / "model.pth.tar-1").write_bytes(b"complete")
+    for token in ("3f9a01bc", "k2_x9q0a"):  # as fileio's and tempfile.mkstemp's names
+        (run_dir / "prompt_learner" / f".model.pth.tar-2.{token}.tmp").write_bytes(b"x" * 500_000)
+    (run_dir / ".manifest.json.0a1b2c3d.tmp").write_bytes(b"{")
+    (run_dir / ".keep.tmp").write_text("not one of ours")
+    weights = tmp_path / "clip.pt"
+    weights.write_bytes(b"weights")
+    session = RunSession(_cfg(OUTPUT_DIR=str(run_dir), TRAINER__ENPROMPT__CLIP_WEIGHTS=str(weights)),
+                         kind="train", command=["train.py"], engine="builtin")
+    assert session.open().action == "legacy"
+    try:
+        session.begin()
+    finally:
+        session.close()
+    assert ("Removed 3 temporary file(s) (1.0 MB) that interrupted writes left in "
+            f"{run_dir}.") in capsys.readouterr().out
+    assert sorted(os.listdir(run_dir)) == [".keep.tmp", ".lock", "manifest.json", "prompt_learner"]
+    assert os.listdir(run_dir / "prompt_learner") == ["model.pth.tar-1"]

@@ -184,3 +184,26 @@ def test_load_pretrained_weights_matches_names_and_shapes(tmp_path):
     assert dst[1].weight.shape == (5, 3)
     with pytest.raises(CheckpointError, match="No weight.*matches"):
         load_pretrained_weights(torch.nn.Linear(7, 7), path)
+
+
+@pytest.mark.fault
+def test_resuming_with_another_learning_rate_is_refused(tmp_path):
+    """Loading the optimizer would silently bring the checkpoint's rate back (e.g. a
+    --resume folder trained with OPTIM.LR 1e8 while this run asks for 0.0035)."""
+    from enprompt.engine.checkpoint import resume_from_checkpoint
+
+    def model_and_optim(lr):
+        model = torch.nn.Linear(2, 2)
+        optim = torch.optim.SGD(model.parameters(), lr=lr)
+        return model, optim, torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=5)
+
+    model, optim, sched = model_and_optim(1e8)
+    save_checkpoint({"state_dict": model.state_dict(), "epoch": 2, "optimizer": optim.state_dict(),
+                     "scheduler": sched.state_dict()}, str(tmp_path))
+    model, optim, sched = model_and_optim(0.0035)
+    with pytest.raises(CheckpointError) as info:
+        resume_from_checkpoint(str(tmp_path), model, optim, sched)
+    assert "base learning rate (OPTIM.LR) of 1e+08, but this run asks for 0.0035" in str(info.value)
+    assert optim.param_groups[0]["lr"] == 0.0035  # nothing was loaded
+    model, optim, sched = model_and_optim(1e8)
+    assert resume_from_checkpoint(str(tmp_path), model, optim, sched) == 2  # the same rate resumes

@@ -223,6 +223,29 @@ def latest_checkpoint(fdir):
     return None
 
 
+def _check_same_base_lr(saved, optimizer, fpath):
+    """Refuse to resume an optimizer whose base learning rate differs from this run's.
+
+    Loading the optimizer's state would silently bring back the old rate (and
+    the scheduler's position on its schedule). The base rate is each param
+    group's ``initial_lr``, set by every learning-rate scheduler from
+    ``OPTIM.LR``.
+    """
+    saved_lrs = [group.get("initial_lr") for group in saved.get("param_groups", [])]
+    lrs = [group.get("initial_lr") for group in optimizer.param_groups]
+    if None in saved_lrs or None in lrs or len(saved_lrs) != len(lrs):
+        return
+    if all(abs(a - b) <= 1e-12 * max(abs(a), abs(b)) for a, b in zip(saved_lrs, lrs)):
+        return
+    raise CheckpointError(
+        f'The checkpoint to resume from, "{fpath}", was trained with a base learning rate '
+        f"(OPTIM.LR) of {saved_lrs[0]:g}, but this run asks for {lrs[0]:g}; resuming would "
+        "silently keep the old rate. To train with the new one, start from scratch: use "
+        "another --output-dir without --resume, or pass --overwrite (scripts: OVERWRITE=1), "
+        "which deletes what the folder holds."
+    )
+
+
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     """Restore model, optimiser, scheduler and random state from the last checkpoint in ``fdir``.
 
@@ -234,6 +257,8 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
         raise FileNotFoundError(f'No checkpoint to resume from in "{fdir}"')
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
+    if optimizer is not None and checkpoint.get("optimizer") is not None:
+        _check_same_base_lr(checkpoint["optimizer"], optimizer, fpath)
     model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:

@@ -13,10 +13,9 @@ import os.path as osp
 from dataclasses import dataclass
 
 from .errors import DatasetNotReadyError
+from .image_files import IMAGE_EXTENSIONS, is_image_file
 
 __all__ = ["Problem", "find_problems", "raise_if_not_ready", "dataset_dir_of", "IMAGE_EXTENSIONS"]
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -52,7 +51,7 @@ def _class_dir_problems(path, how):
                 continue
             if entry.is_dir():
                 n_dirs += 1
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            elif is_image_file(entry.name):
                 n_loose += 1
     if n_loose:
         return [Problem(

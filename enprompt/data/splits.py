@@ -21,6 +21,7 @@ from enprompt.fileio import listdir_nohidden, read_json, write_json
 
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError
+from .image_files import is_image_file
 
 __all__ = [
     "SPLIT_KEYS",
@@ -216,7 +217,9 @@ def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=
 
     Class folders (minus ``ignored``) are sorted and numbered from 0; the
     images of each class are sorted, then shuffled with Python's ``random``.
-    The class name is the folder name, or ``new_cnames[folder]`` if given.
+    Only image files count (``image_files.is_image_file``): a ``README.txt``
+    in a class folder is not an item. The class name is the folder name, or
+    ``new_cnames[folder]`` if given.
 
     Returns:
         (train, val, test): lists of ``Datum``.
@@ -227,7 +230,7 @@ def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=
         category_dir = osp.join(image_dir, category)
         impaths = [
             osp.join(category_dir, name) for name in sorted(listdir_nohidden(category_dir))
-            if osp.isfile(osp.join(category_dir, name))
+            if is_image_file(name) and osp.isfile(osp.join(category_dir, name))
         ]
         groups.append((label, new_cnames.get(category, category), impaths))
     return split_per_class(groups, p_trn, p_val, source=image_dir)

@@ -6,17 +6,21 @@ Usage::
     python -m enprompt.data download-splits all --root $DATA
     python -m enprompt.data check --root $DATA              # all 15 datasets
     python -m enprompt.data check --root $DATA imagenet dtd
+    python -m enprompt.data check --root $DATA --decode dtd  # also decode every image
 
 (also installed as ``enprompt-data``). Dataset names are the config basenames
 of ``configs/datasets/``. ``check`` exits with status 1 when a dataset is not
-ready, printing each problem with its fix; see docs/DATASETS.md. Neither
-command imports PyTorch.
+ready, printing each problem with its fix; see docs/DATASETS.md. With
+``--decode`` it also decodes every image of the splits in use, with a progress
+bar (``decode_check``), so that a damaged image is found before a run, not
+in its final test. Neither command imports PyTorch.
 """
 import argparse
 import sys
 
 from .catalog import LAYOUTS
 from .checks import find_problems
+from .decode_check import decode_problems
 from .download import DownloadError, download_splits
 
 __all__ = ["main"]
@@ -48,6 +52,8 @@ def _cmd_check(args):
     for name in _dataset_names(args.datasets):
         layout = LAYOUTS[name]
         problems = find_problems(layout, args.root, deep=not args.quick)
+        if args.decode and not problems:
+            problems = decode_problems(layout, args.root)
         if not problems:
             print(f"{name}: ready")
             continue
@@ -92,6 +98,9 @@ def build_parser():
     check.add_argument("--root", required=True, help="data root (DATASET.ROOT)")
     check.add_argument("--quick", action="store_true",
                        help="skip the published split file and the images it names")
+    check.add_argument("--decode", action="store_true",
+                       help="also decode every image of the splits in use (the split file's, "
+                       "or every image of the image folder without one), with a progress bar")
     check.set_defaults(func=_cmd_check)
     return parser
 

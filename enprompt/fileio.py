@@ -21,6 +21,7 @@ Also here, for the same reason: the small JSON and folder helpers that the
 engine exports under Dassl's names (``dassl.utils.tools``).
 """
 import errno
+import hashlib
 import json
 import os
 import os.path as osp
@@ -35,6 +36,7 @@ __all__ = [
     "read_json",
     "write_json",
     "listdir_nohidden",
+    "sha256_of_file",
 ]
 
 # The temporary file of ``atomic_write("<dir>/<name>")``: ``<dir>/.<name>.<token>.tmp``,
@@ -192,3 +194,12 @@ def listdir_nohidden(path, sort=False):
     if sort:
         items.sort()
     return items
+
+
+def sha256_of_file(path, chunk_size=1 << 20):
+    """SHA256 of a file's content, hex, read in chunks of ``chunk_size`` bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

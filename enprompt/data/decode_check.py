@@ -21,7 +21,7 @@ from .checks import Problem, dataset_dir_of
 from .errors import MAX_EXAMPLES
 from .image_files import decode_error, is_image_file
 
-__all__ = ["undecodable", "images_in_use", "decode_problems"]
+__all__ = ["undecodable", "images_in_use", "undecodable_problems", "decode_problems"]
 
 
 def undecodable(paths, desc="decoding images", progress=True):
@@ -72,11 +72,10 @@ def images_in_use(layout, root):
     return _image_files_under(image_dir), image_dir
 
 
-def decode_problems(layout, root, progress=True):
-    """A :class:`~enprompt.data.checks.Problem` listing the undecodable images
-    of ``layout``'s splits in use (empty list: every one decodes)."""
-    paths, source = images_in_use(layout, root)
-    bad = undecodable(paths, desc=f"{layout.name}: decoding", progress=progress)
+def undecodable_problems(paths, source, name, progress=True):
+    """Decode ``paths`` (listed by ``source``, the dataset ``name``): a
+    :class:`~enprompt.data.checks.Problem` naming the undecodable ones, or []."""
+    bad = undecodable(paths, desc=f"{name}: decoding", progress=progress)
     if not bad:
         return []
     examples = "\n".join(f"      {path}: {reason}" for path, reason in bad[:MAX_EXAMPLES])
@@ -86,5 +85,12 @@ def decode_problems(layout, root, progress=True):
         f"{len(bad)} of the {len(paths)} images {'it names' if osp.isfile(source) else 'in it'} "
         f"cannot be decoded:\n{examples}{more}",
         "replace these files with readable ones (extract the official archive again over the "
-        "dataset folder), or set DATALOADER.SKIP_BAD_IMAGES True to skip them with a warning",
+        "dataset folder, or delete them), or set DATALOADER.SKIP_BAD_IMAGES True to skip them "
+        "with a warning",
     )]
+
+
+def decode_problems(layout, root, progress=True):
+    """:func:`undecodable_problems` of the images of ``layout``'s splits in use."""
+    paths, source = images_in_use(layout, root)
+    return undecodable_problems(paths, source, layout.name, progress=progress)

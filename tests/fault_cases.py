@@ -29,9 +29,8 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs/trainers/EnPrompt/vit_b16_c4_ep5_batch4_base2new.yaml")
-DTD_CFG = osp.join(REPO, "configs/datasets/dtd.yaml")
+from tests.paths import REPO
+
 SPLIT = "split_zhou_DescribableTextures.json"
 
 __all__ = ["Case", "CASES", "Skip", "main"]
@@ -103,19 +102,18 @@ class Context:
         """Run ``train.py`` (``cli()``, as the command line does) and capture what it prints."""
         import train
         from tests.log_tee import undo_log_tee
+        from tests.train_py import train_argv
 
-        argv = ["--root", root, "--seed", str(seed), "--trainer", "EnPrompt",
-                "--dataset-config-file", DTD_CFG, "--config-file", BASE2NEW_CFG,
-                "--output-dir", out, *flags,
-                "DATASET.NUM_SHOTS", "2", "TRAINER.ENPROMPT.CLIP_WEIGHTS", self.clip,
-                "TRAINER.ENPROMPT.PREC", "fp32", "OPTIM.MAX_EPOCH", "2",
-                "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TEST.BATCH_SIZE", "16", *opts]
+        argv = train_argv("DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", "fp32",
+                          "OPTIM.MAX_EPOCH", 2, "DATALOADER.NUM_WORKERS", 0,
+                          "DATALOADER.TEST.BATCH_SIZE", 16, *opts, root=root, output_dir=out,
+                          clip_weights=self.clip, seed=seed, flags=flags)
         stdout, stderr = io.StringIO(), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
                 code = train.cli(argv)
-        finally:
-            undo_log_tee()
+            finally:  # inside the redirection: Dassl's Logger would close its console when dropped
+                undo_log_tee()
         return Result(code, stdout.getvalue(), stderr.getvalue())
 
 

@@ -82,8 +82,7 @@ def undecodable_problems(paths, source, name, progress=True):
     more = f"\n      ... and {len(bad) - MAX_EXAMPLES} more" if len(bad) > MAX_EXAMPLES else ""
     return [Problem(
         source,
-        f"{len(bad)} of the {len(paths)} images {'it names' if osp.isfile(source) else 'in it'} "
-        f"cannot be decoded:\n{examples}{more}",
+        f"{len(bad)} of the {len(paths)} images cannot be decoded, for example:\n{examples}{more}",
         "replace these files with readable ones (extract the official archive again over the "
         "dataset folder, or delete them), or set DATALOADER.SKIP_BAD_IMAGES True to skip them "
         "with a warning",

@@ -29,6 +29,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 
+from tests.fake_data import edit_split_file
 from tests.paths import REPO
 
 SPLIT = "split_zhou_DescribableTextures.json"
@@ -142,16 +143,6 @@ def checkpoints(out):
     return sorted(os.listdir(folder)) if osp.isdir(folder) else []
 
 
-def edit_split(fake, edit):
-    path = osp.join(fake.dataset_dir, SPLIT)
-    with open(path) as f:
-        split = json.load(f)
-    edit(split)
-    with open(path, "w") as f:
-        json.dump(split, f)
-    return path
-
-
 # ---------------------------------------------------------------- the cases
 _RERUN = "start over in this folder with train.py --overwrite (scripts: OVERWRITE=1)"
 
@@ -232,7 +223,7 @@ def _split_case(id, fault, edit, shows, *more):
     @case(id, fault, shows)
     def run(ctx):
         fake = ctx.data()
-        path = edit_split(fake, edit)
+        path = edit_split_file(fake, edit)
         result = ctx.train(fake.root, ctx.folder("run"))
         expect_refusal(result, shows)
         expect(f"  path: {path}" in result.err, "the file is not named", result)

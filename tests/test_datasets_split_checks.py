@@ -11,12 +11,13 @@ import json
 import os
 import os.path as osp
 import random
+import re
 
 import pytest
 
 from enprompt.data import DatasetNotReadyError, fewshot_cache_path
 from enprompt.data.fewshot import RUN_SAMPLES_FILE
-from tests.fake_data import make_dtd, read_dataset, reader_cfg
+from tests.fake_data import edit_split_file, make_dtd, read_dataset, reader_cfg
 
 READER = "DescribableTextures"
 SPLIT = "split_zhou_DescribableTextures.json"
@@ -30,16 +31,6 @@ def dtd(tmp_path):
     fake = make_dtd(str(tmp_path / "data"), n_classes=4, n_per_class=10)
     read_dataset(fake.root, READER)
     return fake
-
-
-def _edit_split(fake, edit):
-    path = osp.join(fake.dataset_dir, SPLIT)
-    with open(path) as f:
-        split = json.load(f)
-    edit(split)
-    with open(path, "w") as f:
-        json.dump(split, f)
-    return path
 
 
 def _refused(fake, **kwargs):
@@ -74,12 +65,10 @@ def _set_label(key, index, label):
     pytest.param(lambda s: s.__setitem__("test", []), r'"test" is an empty list', id="empty-test"),
 ])
 def test_a_bad_split_file_is_refused_naming_the_file_the_entry_and_the_fix(dtd, edit, problem):
-    path = _edit_split(dtd, edit)
+    path = edit_split_file(dtd, edit)
     message = _refused(dtd)
     assert f"  path: {path}" in message
     assert f"{READER} is not ready: the file is malformed: " in message
-    import re
-
     assert re.search(problem, message), message
     assert "download the published split file again, or delete it" in message
 

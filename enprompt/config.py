@@ -6,6 +6,8 @@ Symbols refer to docs/METHOD.md (D: joint embedding size, W: vision width,
 L: vision layers, n, J, r, lambda, eps as there). The sets of allowed values
 live in :mod:`enprompt.choices`; importing this module does not load PyTorch.
 """
+import math
+
 from yacs.config import CfgNode as CN
 
 from enprompt.choices import check_choice, invalid_value
@@ -132,10 +134,11 @@ def _check_int(key, value, minimum, prefix="TRAINER.ENPROMPT."):
 
 
 def _check_number(key, value, minimum, strict=False, prefix="TRAINER.ENPROMPT."):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # finite: a YAML ".inf" / ".nan" or a command-line 1e999 parses as a float
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > minimum if strict else value >= minimum)
     if not ok:
-        _fail(key, value, f"expected a number {'>' if strict else '>='} {minimum}", prefix)
+        _fail(key, value, f"expected a finite number {'>' if strict else '>='} {minimum}", prefix)
 
 
 def check_common_cfg(cfg):
@@ -150,6 +153,9 @@ def check_common_cfg(cfg):
     _check_int("OPTIM.MAX_EPOCH", cfg.OPTIM.MAX_EPOCH, 1, prefix="")
     _check_number("OPTIM.LR", cfg.OPTIM.LR, 0, strict=True, prefix="")
     _check_number("OPTIM.WEIGHT_DECAY", cfg.OPTIM.WEIGHT_DECAY, 0, prefix="")
+    _check_number("OPTIM.MOMENTUM", cfg.OPTIM.MOMENTUM, 0, prefix="")
+    _check_number("OPTIM.WARMUP_CONS_LR", cfg.OPTIM.WARMUP_CONS_LR, 0, strict=True, prefix="")
+    _check_number("OPTIM.WARMUP_MIN_LR", cfg.OPTIM.WARMUP_MIN_LR, 0, prefix="")
     _check_int("DATALOADER.TRAIN_X.BATCH_SIZE", cfg.DATALOADER.TRAIN_X.BATCH_SIZE, 1, prefix="")
     _check_int("DATALOADER.TEST.BATCH_SIZE", cfg.DATALOADER.TEST.BATCH_SIZE, 1, prefix="")
     _check_int("DATALOADER.NUM_WORKERS", cfg.DATALOADER.NUM_WORKERS, 0, prefix="")

@@ -87,11 +87,31 @@ if ENGINE == "dassl":
     from enprompt.engine.checkpoint_mixin import CheckpointMixin
 
     _names = _import_dassl_names()
+    _DataManager = _names["DataManager"]
 
     class TrainerX(CheckpointMixin, _names["TrainerX"]):
         """Dassl's ``TrainerX`` with the project's checkpoints: atomic, loaded with
         ``weights_only=True``, a resume point after every epoch and a strict
-        ``load_model`` (same folder and file names as Dassl's)."""
+        ``load_model`` (same folder and file names as Dassl's); its data loaders
+        read images through :mod:`enprompt.dassl_data` (an unreadable one is named)."""
+
+        def build_data_loader(self):
+            """Dassl's ``SimpleTrainer.build_data_loader``, with the project's ``DatasetWrapper``."""
+            from enprompt.dassl_data import DatasetWrapper
+
+            dm = _DataManager(self.cfg, dataset_wrapper=DatasetWrapper)
+            hint = getattr(dm.dataset, "image_error_hint", "")
+            for loader in (dm.train_loader_x, dm.train_loader_u, dm.val_loader, dm.test_loader):
+                if loader is not None:
+                    loader.dataset.image_error_hint = hint
+            self.train_loader_x = dm.train_loader_x
+            self.train_loader_u = dm.train_loader_u
+            self.val_loader = dm.val_loader
+            self.test_loader = dm.test_loader
+            self.num_classes = dm.num_classes
+            self.num_source_domains = dm.num_source_domains
+            self.lab2cname = dm.lab2cname
+            self.dm = dm
 
     _names["TrainerX"] = TrainerX
 else:

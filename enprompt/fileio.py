@@ -6,6 +6,17 @@ downloads, dataset downloads, benchmark reports) goes through
 the dataset command line (``python -m enprompt.data``) uses it without loading
 PyTorch.
 
+The final file gets the permissions a plain ``open(path, "w")`` would give
+it: a new file ``0o666`` minus the process's umask (the kernel applies it, so
+default ACLs apply too), an existing file keeps its permission bits. Files on
+a shared dataset or output folder are therefore as readable by colleagues as
+the ones Dassl and CoOp write.
+
+A process killed while writing leaves its temporary file behind
+(``.<name>.<8 random characters>.tmp`` in the target's folder).
+:func:`remove_stale_temp_files` deletes those of a folder nobody else writes
+to (a run folder, once its lock is held).
+
 Also here, for the same reason: the small JSON and folder helpers that the
 engine exports under Dassl's names (``dassl.utils.tools``).
 """
@@ -14,16 +25,23 @@ import hashlib
 import json
 import os
 import os.path as osp
-import tempfile
+import re
+import secrets
 
 __all__ = [
     "atomic_write",
+    "is_temp_name",
+    "remove_stale_temp_files",
     "mkdir_if_missing",
     "read_json",
     "write_json",
     "listdir_nohidden",
     "sha256_of_file",
 ]
+
+# The temporary file of ``atomic_write("<dir>/<name>")``: ``<dir>/.<name>.<token>.tmp``,
+# token 8 characters (hex here; [a-z0-9_] from tempfile.mkstemp in earlier versions).
+_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def mkdir_if_missing(dirname):
@@ -45,7 +63,9 @@ class atomic_write:
     file or the complete new one, never a truncated file. Its content is
     flushed and fsync'ed before the rename. On any exception (including one
     raised by the caller inside the ``with`` block, e.g. a failed checksum)
-    the temporary file is removed and the target is left untouched.
+    the temporary file is removed and the target is left untouched. The
+    final file has the permissions ``open(fpath, "w")`` would give it (the
+    umask for a new file, the old bits for an existing one).
 
     Example::
 
@@ -63,10 +83,9 @@ class atomic_write:
     def __enter__(self):
         dirname = osp.dirname(osp.abspath(self.fpath))
         mkdir_if_missing(dirname)
-        fd, self.tmp_path = tempfile.mkstemp(
-            prefix="." + osp.basename(self.fpath) + ".", suffix=".tmp", dir=dirname
-        )
+        fd, self.tmp_path = _create_temp_file(dirname, osp.basename(self.fpath))
         try:
+            _keep_permissions_of(self.fpath, fd)
             self.file = os.fdopen(fd, self.mode, **self.open_kwargs)
         except BaseException:
             os.close(fd)
@@ -98,6 +117,63 @@ class atomic_write:
             pass
         if osp.exists(self.tmp_path):
             os.remove(self.tmp_path)
+
+
+def _create_temp_file(dirname, name):
+    """A new, exclusively created ``<dirname>/.<name>.<token>.tmp``: ``(fd, path)``.
+
+    Created with mode ``0o666``, which the kernel reduces by the umask as for
+    any ``open()`` (``tempfile.mkstemp`` would make it ``0o600``).
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        path = osp.join(dirname, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "No unused temporary file name", path)
+
+
+def _keep_permissions_of(fpath, fd):
+    """Give the temporary file ``fd`` the permission bits of an existing ``fpath``
+    (``open()`` on an existing file keeps them)."""
+    try:
+        mode = os.stat(fpath).st_mode & 0o777
+    except OSError:
+        return
+    os.fchmod(fd, mode)
+
+
+def is_temp_name(name):
+    """True if ``name`` (a file name) is the temporary file of an :class:`atomic_write`."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def remove_stale_temp_files(folder):
+    """Delete the temporary files that interrupted atomic writes left in ``folder``
+    and its sub-folders.
+
+    Only call it on a folder no other process writes to (e.g. a run folder
+    while its lock is held): a temporary file there is then never in use.
+
+    Returns:
+        (count, bytes): how many files were removed, and their total size.
+    """
+    count = size = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            if not is_temp_name(name):
+                continue
+            path = osp.join(dirpath, name)
+            try:
+                stat = os.lstat(path)
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            count += 1
+            size += stat.st_size
+    return count, size
 
 
 def read_json(fpath):

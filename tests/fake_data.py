@@ -37,6 +37,7 @@ __all__ = [
     "make_dataset",
     "make_all",
     "read_dataset",
+    "edit_split_file",
     "write_image",
     "class_color",
     "make_imagenet",
@@ -632,3 +633,15 @@ def reader_cfg(cfg, root, reader, num_shots=-1, seed=1, subsample="all"):
     cfg.DATASET.SUBSAMPLE_CLASSES = subsample
     cfg.SEED = seed
     return cfg
+
+
+def edit_split_file(fake, edit):
+    """Apply ``edit`` (a function of the parsed JSON, changing it in place) to the split
+    file ``split_zhou_<reader>.json`` of ``fake`` (a :class:`FakeDataset`); returns its path."""
+    path = osp.join(fake.dataset_dir, f"split_zhou_{fake.reader}.json")
+    with open(path) as f:
+        split = json.load(f)
+    edit(split)
+    with open(path, "w") as f:
+        json.dump(split, f)
+    return path

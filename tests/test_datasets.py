@@ -177,7 +177,7 @@ def test_published_split_file_is_read_as_is(tmp_path):
     img = "images"
     split = {
         "train": [["braided/braided_0003.jpg", 2, "braided"], ["banded/banded_0005.jpg", 0, "banded"],
-                  ["blotchy/blotchy_0001.jpg", 1, "blotchy"]],
+                  ["blotchy/blotchy_0001.jpg", 1, "a renamed class"]],
         "val": [["banded/banded_0001.jpg", 0, "banded"]],
         "test": [["blotchy/blotchy_0004.jpg", 1, "a renamed class"]],
     }

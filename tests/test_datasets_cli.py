@@ -61,6 +61,45 @@ def test_check_finds_images_missing_from_the_split_file(tmp_path, capsys):
     assert code == 0  # --quick does not open the split file
 
 
+def _truncate(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+@pytest.mark.fault
+def test_decode_finds_a_damaged_test_image_before_any_run(tmp_path, capsys):
+    """Otherwise found only by the final test, after every training epoch."""
+    fake = make_dtd(str(tmp_path))
+    read_dataset(tmp_path, fake.reader)
+    with open(osp.join(fake.dataset_dir, "split_zhou_DescribableTextures.json")) as f:
+        bad = osp.join(fake.dataset_dir, "images", json.load(f)["test"][-1][0])
+    _truncate(bad)
+    capsys.readouterr()
+    assert _run(capsys, "check", "--root", str(tmp_path), "dtd") == (0, "dtd: ready\n")  # opt-in
+
+    code = main(["check", "--decode", "--root", str(tmp_path), "dtd"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "split_zhou_DescribableTextures.json: 1 of the 20 images cannot be decoded, for example:" in captured.out
+    assert re.search(re.escape(bad) + r": .*(truncated|Truncated)", captured.out), captured.out
+    assert "fix: replace these files with readable ones" in captured.out
+    assert "SKIP_BAD_IMAGES True" in captured.out
+    assert re.search(r"dtd: decoding: 100%.*20/20", captured.err)  # the progress bar
+
+
+@pytest.mark.fault
+def test_decode_without_a_split_file_decodes_the_image_folder(tmp_path, capsys):
+    fake = make_dataset("imagenet_a", str(tmp_path))
+    image = next(osp.join(d, n) for d, _, names in os.walk(fake.dataset_dir) for n in sorted(names)
+                 if n.endswith(".jpg"))
+    with open(image, "wb") as f:
+        f.write(b"not an image")
+    code, out = _run(capsys, "check", "--decode", "--root", str(tmp_path), "imagenet_a")
+    assert code == 1 and "cannot be decoded" in out and image in out
+
+
 def test_check_without_names_checks_all_15(tmp_path, capsys):
     code, out = _run(capsys, "check", "--root", str(tmp_path))
     assert code == 1
@@ -109,6 +148,8 @@ def test_download_and_check_commands_import_no_torch(tmp_path):
     read_dataset(tmp_path / "data", fake.reader)  # writes the split file: `check` reads it
     out = _run_cli_in_subprocess(["check", "--root", str(tmp_path / "data"), "dtd"], [REPO])
     assert "dtd: ready" in out and out.endswith("exit 0 imported []\n"), out
+    out = _run_cli_in_subprocess(["check", "--decode", "--root", str(tmp_path / "data"), "dtd"], [REPO])
+    assert "dtd: ready" in out and out.endswith("exit 0 imported ['PIL']\n"), out  # PIL decodes
 
     gdown = tmp_path / "fake_gdown" / "gdown.py"  # no network: writes a small JSON file
     gdown.parent.mkdir()

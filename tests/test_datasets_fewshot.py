@@ -80,14 +80,18 @@ def test_edited_cache_is_honoured(dtd_root):
     """Proof that the cache, not a new draw, decides the samples."""
     read_dataset(dtd_root, READER, num_shots=2, seed=1)
     cache = fewshot_cache_path(str(dtd_root / "dtd"), 2, 1)
-    chosen = {"train": [["images/banded/banded_0034.jpg", 0, "banded"]],
-              "val": [["images/blotchy/blotchy_0001.jpg", 1, "blotchy"]]}
+    with open(dtd_root / "dtd" / "split_zhou_DescribableTextures.json") as f:
+        split = json.load(f)
+    # one item per class: the last train and the first val image of each class of the split
+    chosen = {key: [["images/" + p, y, c] for p, y, c in (
+        [next(r for r in reversed(split[key]) if r[1] == y) for y in range(3)] if key == "train"
+        else [next(r for r in split[key] if r[1] == y) for y in range(3)])] for key in ("train", "val")}
     with open(cache, "w") as f:
         json.dump(chosen, f)
     with pytest.warns(FewShotWarning, match=r"banded \(1\)"):
         ds = read_dataset(dtd_root, READER, num_shots=2, seed=1)
-    assert _rel(ds.train_x, dtd_root / "dtd") == [("images/banded/banded_0034.jpg", 0, "banded")]
-    assert _rel(ds.val, dtd_root / "dtd") == [("images/blotchy/blotchy_0001.jpg", 1, "blotchy")]
+    assert _rel(ds.train_x, dtd_root / "dtd") == [tuple(r) for r in chosen["train"]]
+    assert _rel(ds.val, dtd_root / "dtd") == [tuple(r) for r in chosen["val"]]
 
 
 def test_moved_data_root_keeps_its_cache(dtd_root, tmp_path):

@@ -10,10 +10,11 @@ import torch
 
 from enprompt.engine import load_checkpoint, load_pretrained_weights, save_checkpoint
 from enprompt.engine.checkpoint import CheckpointError, latest_checkpoint
+from tests.small_disk import small_disk  # noqa: F401
 
 
-def _state(epoch, value=1.0):
-    return {"state_dict": {"module.w": torch.full((2,), value)}, "epoch": epoch,
+def _state(epoch, value=1.0, size=2):
+    return {"state_dict": {"module.w": torch.full((size,), value)}, "epoch": epoch,
             "optimizer": None, "scheduler": None, "val_result": None}
 
 
@@ -69,6 +70,22 @@ def test_disk_full_gives_clear_error_and_keeps_old_file(tmp_path, monkeypatch):
     assert load_checkpoint(osp.join(save_dir, "model.pth.tar-1"))["epoch"] == 1
 
 
+@pytest.mark.fault
+def test_full_disk_for_real_gives_the_message_and_keeps_the_previous_checkpoint(small_disk):
+    """On a real full filesystem torch.save fails with a RuntimeError ("unexpected
+    pos"), the OSError only its context; the user still gets the message with the path."""
+    save_dir = osp.join(small_disk(200), "prompt_learner")
+    first = save_checkpoint(_state(1, size=1000), save_dir)  # 4 KB: fits
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(_state(2, size=100_000), save_dir)  # 400 KB: does not
+    message = str(info.value)
+    assert message.startswith(f'No space left on the device while writing "{save_dir}/model.pth.tar-2"')
+    assert "previous checkpoint" in message and "rerun the same command" in message
+    assert isinstance(info.value.__cause__, RuntimeError)  # what torch raised
+    assert sorted(os.listdir(save_dir)) == ["checkpoint", "model.pth.tar-1"]  # no temp file
+    assert torch.equal(load_checkpoint(first)["state_dict"]["w"], torch.ones(1000))
+
+
 def test_resume_uses_the_newest_file_whatever_the_pointer_says(tmp_path):
     save_dir = str(tmp_path / "m")
     save_checkpoint(_state(1), save_dir)
@@ -105,6 +122,25 @@ def test_truncated_checkpoint_gives_clear_error(tmp_path):
         load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match="No checkpoint file"):
         load_checkpoint(str(tmp_path / "nope"))
+
+
+@pytest.mark.fault
+def test_random_bytes_give_the_path_and_the_fix(tmp_path):
+    """Whatever the first bytes (each makes torch.load fail in another way)."""
+    import random
+
+    path = str(tmp_path / "model.pth.tar-1")
+    seen = set()
+    for seed in range(200):
+        rng = random.Random(seed)
+        with open(path, "wb") as f:
+            f.write(bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 10, 100, 5000]))))
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(path)
+        assert str(info.value).startswith(f'Cannot read checkpoint "{path}" (')
+        assert "delete it and rerun" in str(info.value)
+        seen.add(type(info.value.__cause__).__name__)
+    assert {"ValueError", "EOFError", "IndexError"} <= seen  # several ways of failing
 
 
 def test_reads_checkpoint_written_by_dassl_with_warmup_scheduler(tmp_path, monkeypatch):
@@ -148,3 +184,26 @@ def test_load_pretrained_weights_matches_names_and_shapes(tmp_path):
     assert dst[1].weight.shape == (5, 3)
     with pytest.raises(CheckpointError, match="No weight.*matches"):
         load_pretrained_weights(torch.nn.Linear(7, 7), path)
+
+
+@pytest.mark.fault
+def test_resuming_with_another_learning_rate_is_refused(tmp_path):
+    """Loading the optimizer would silently bring the checkpoint's rate back (e.g. a
+    --resume folder trained with OPTIM.LR 1e8 while this run asks for 0.0035)."""
+    from enprompt.engine.checkpoint import resume_from_checkpoint
+
+    def model_and_optim(lr):
+        model = torch.nn.Linear(2, 2)
+        optim = torch.optim.SGD(model.parameters(), lr=lr)
+        return model, optim, torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=5)
+
+    model, optim, sched = model_and_optim(1e8)
+    save_checkpoint({"state_dict": model.state_dict(), "epoch": 2, "optimizer": optim.state_dict(),
+                     "scheduler": sched.state_dict()}, str(tmp_path))
+    model, optim, sched = model_and_optim(0.0035)
+    with pytest.raises(CheckpointError) as info:
+        resume_from_checkpoint(str(tmp_path), model, optim, sched)
+    assert "base learning rate (OPTIM.LR) of 1e+08, but this run asks for 0.0035" in str(info.value)
+    assert optim.param_groups[0]["lr"] == 0.0035  # nothing was loaded
+    model, optim, sched = model_and_optim(1e8)
+    assert resume_from_checkpoint(str(tmp_path), model, optim, sched) == 2  # the same rate resumes

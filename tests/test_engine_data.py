@@ -161,3 +161,24 @@ def test_unreadable_image_error_names_the_file_and_the_readers_way_out(tmp_path,
     monkeypatch.setattr(toy_colours, "image_error_hint", "set TOY.SKIP True to skip it")
     with pytest.raises(OSError, match=r"re-extract the dataset\), or set TOY.SKIP True to skip it\.$"):
         list(DataManager(cfg).test_loader)
+
+
+@pytest.mark.fault
+def test_an_image_a_loader_worker_cannot_read_is_named_first(tmp_path):
+    """DATALOADER.NUM_WORKERS > 0 (the shipped configs): PyTorch re-raises the worker's
+    error as "Caught ... in DataLoader worker process 0." and its traceback; the message
+    with the path and the fix must stay first, the worker's traceback kept aside."""
+    from enprompt.data.image_files import ImageReadError
+    from enprompt.engine import DataManager
+    from tests.engine_toys import make_toy_images, toy_cfg
+
+    root = make_toy_images(str(tmp_path), n_per_class=2)
+    bad = tmp_path / "toy" / "blue" / "000.png"
+    bad.write_bytes(b"not a png")
+    cfg = toy_cfg(root, str(tmp_path / "out"), **{"DATALOADER.NUM_WORKERS": 1})
+    cfg.freeze()
+    with pytest.raises(ImageReadError) as info:
+        list(DataManager(cfg).test_loader)
+    assert str(info.value).startswith(f'Cannot read image "{bad}": ')
+    assert "\n" not in str(info.value) and "Caught" not in str(info.value)
+    assert info.value.worker_traceback.startswith("Caught ImageReadError in DataLoader worker process 0.")

@@ -235,6 +235,56 @@ def test_nan_loss_stops_with_epoch_batch_terms_and_keeps_last_checkpoint(toy_roo
         trainer.train()
     message = str(info.value)
     assert "epoch 3/4, batch 2/4" in message and "loss_ot = inf" in message
-    assert "model.pth.tar-2" in message and "is kept" in message
-    assert message.endswith("Try a lower OPTIM.LR.")  # the engine's hint; a method sets its own
+    assert 'model.pth.tar-2" (epoch 2), is kept' in message
+    assert "Try a lower OPTIM.LR." in message  # the engine's hint; a method sets its own
+    assert "--overwrite (scripts: OVERWRITE=1)" in message  # how to rerun with another value
     assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-2"]
+
+
+@pytest.mark.fault
+def test_diverging_weights_stop_the_run_before_their_checkpoint_is_saved(toy_root, tmp_path):
+    """OPTIM.LR 1e8: the loss stays finite while the weights explode; that epoch is not
+    saved, so the newest checkpoint is the last good one."""
+    from enprompt.engine.checkpoint_health import TrainingDiverged, weights_problem
+
+    out_dir = str(tmp_path / "diverged")
+    cfg = toy_cfg(toy_root, out_dir, **{"OPTIM.LR": 1e8})  # epoch 1 is the 1e-5 warm-up
+    with pytest.raises(TrainingDiverged) as info:
+        _run(cfg)
+    message = str(info.value)
+    assert message.startswith("Training diverged in epoch 2/4: toy_head's fc.")
+    assert "at most 1e+06), so epoch 2 is not saved" in message
+    assert f'"{out_dir}/toy_head/model.pth.tar-1" (epoch 1), is kept' in message
+    assert "--overwrite (scripts: OVERWRITE=1)" in message and "--output-dir" in message
+    assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-1"]
+    assert weights_problem(load_checkpoint(osp.join(out_dir, "toy_head", "model.pth.tar-1"))["state_dict"]) is None
+
+
+@pytest.mark.fault
+def test_a_diverged_checkpoint_is_never_named_good_nor_resumed(toy_root, tmp_path):
+    """A folder whose newest checkpoint holds exploded weights (as earlier versions saved)."""
+    import torch
+
+    from enprompt.engine import save_checkpoint
+    from enprompt.engine.checkpoint_health import TrainingDiverged, last_good_checkpoint
+
+    out_dir = str(tmp_path / "old")
+    cfg = toy_cfg(toy_root, out_dir, **{"OPTIM.MAX_EPOCH": 1})
+    _run(cfg)  # a good model.pth.tar-1
+    folder = osp.join(out_dir, "toy_head")
+    good = load_checkpoint(osp.join(folder, "model.pth.tar-1"))
+    bad = dict(good, epoch=2, state_dict={k: v * 5e22 for k, v in good["state_dict"].items()})
+    save_checkpoint(bad, folder)
+    assert last_good_checkpoint(folder, load_checkpoint) == (osp.join(folder, "model.pth.tar-1"), 1)
+    nan = dict(good, epoch=3, state_dict={k: v * float("nan") for k, v in good["state_dict"].items()})
+    save_checkpoint(nan, folder)
+    assert last_good_checkpoint(folder, load_checkpoint) == (osp.join(folder, "model.pth.tar-1"), 1)
+
+    cfg = toy_cfg(toy_root, out_dir, **{"OPTIM.MAX_EPOCH": 4})
+    with pytest.raises(TrainingDiverged) as info:
+        _run(cfg)
+    message = str(info.value)
+    assert message.startswith(f"The checkpoint to resume from in {out_dir} (epoch 3) is not good: "
+                              "toy_head's fc.")
+    assert f'"{folder}/model.pth.tar-1" (epoch 1), is kept' in message
+    assert torch.isfinite(load_checkpoint(osp.join(folder, "model.pth.tar-1"))["state_dict"]["fc.weight"]).all()

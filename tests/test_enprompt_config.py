@@ -145,3 +145,24 @@ def test_every_checker_of_a_choice_uses_the_one_set_and_message():
         expected = f"{key} = 'bogus' is invalid: allowed values are {list(CHOICES[key])}"
         with pytest.raises(ValueError, match=re.escape(expected)):
             checker("bogus")
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("key", ["OPTIM.LR", "OPTIM.WEIGHT_DECAY", "OPTIM.MOMENTUM",
+                                 "OPTIM.WARMUP_CONS_LR", "OPTIM.WARMUP_MIN_LR",
+                                 "TRAINER.ENPROMPT.OT.WEIGHT", "TRAINER.ENPROMPT.OT.EPS"])
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_infinite_or_nan_floats_are_refused(tmp_path, key, value):
+    """YAML reads .inf and .nan as floats (and yacs reads 1e999 from the command line as inf)."""
+    *parents, leaf = key.split(".")
+    yaml = "".join(f"{'  ' * i}{name}:\n" for i, name in enumerate(parents))
+    (tmp_path / "cfg.yaml").write_text(yaml + f"{'  ' * len(parents)}{leaf}: {value}\n")
+    cfg = make_cfg()
+    cfg.merge_from_file(str(tmp_path / "cfg.yaml"))
+    with pytest.raises(ValueError, match=re.escape(key) + r" = -?(inf|nan) is invalid: expected a finite number"):
+        check_enprompt_cfg(cfg)
+
+
+def test_a_huge_number_on_the_command_line_is_refused():
+    with pytest.raises(ValueError, match=r"OPTIM.LR = inf is invalid: expected a finite number > 0"):
+        check_enprompt_cfg(make_cfg("OPTIM.LR", "1e999"))

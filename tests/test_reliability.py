@@ -121,6 +121,7 @@ def test_checkpoint_carrying_code_is_refused_at_eval(data_root, tiny_clip_path, 
     (["TRAINER.ENPROMPT.OT.EPS", "0.0"], "TRAINER.ENPROMPT.OT.EPS"),
     (["TRAINER.ENPROMPT.N_CTX", "4"], "TRAINER.ENPROMPT.N_CTX"),
     (["OPTIM.LR", "fast"], "OPTIM.LR"),
+    (["OPTIM.LR", "1e999"], "OPTIM.LR"),  # inf
 ])
 def test_bad_config_fails_before_any_work(opts, key, data_root, tiny_clip_path, tmp_path, monkeypatch):
     out = tmp_path / "out"

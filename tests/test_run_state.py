@@ -265,3 +265,32 @@ def test_a_key_added_after_the_run_is_no_difference_at_its_default():
     with pytest.raises(RunConflict) as info:  # not at its default: a real difference
         decide_train("d", changed, stored, True, defaults=defaults)
     assert "TRAINER.ENPROMPT.OT.ITERS: (absent) (in the folder) vs 7 (requested)" in str(info.value)
+
+
+# ---------------------------------------------------------------- stale temporary files
+@pytest.mark.fault
+def test_a_run_that_starts_removes_what_killed_writes_left(tmp_path, capsys):
+    """A SIGKILL during a checkpoint write leaves a hidden temporary file; the next
+    run in the folder (which holds its lock) removes them, and nothing else."""
+    from enprompt.run import RunSession
+
+    run_dir = tmp_path / "run"
+    (run_dir / "prompt_learner").mkdir(parents=True)
+    (run_dir / "prompt_learner" / "model.pth.tar-1").write_bytes(b"complete")
+    for token in ("3f9a01bc", "k2_x9q0a"):  # as fileio's and tempfile.mkstemp's names
+        (run_dir / "prompt_learner" / f".model.pth.tar-2.{token}.tmp").write_bytes(b"x" * 500_000)
+    (run_dir / ".manifest.json.0a1b2c3d.tmp").write_bytes(b"{")
+    (run_dir / ".keep.tmp").write_text("not one of ours")
+    weights = tmp_path / "clip.pt"
+    weights.write_bytes(b"weights")
+    session = RunSession(_cfg("OUTPUT_DIR", str(run_dir), "TRAINER.ENPROMPT.CLIP_WEIGHTS", str(weights)),
+                         kind="train", command=["train.py"], engine="builtin")
+    assert session.open().action == "legacy"
+    try:
+        session.begin()
+    finally:
+        session.close()
+    assert ("Removed 3 temporary file(s) (1.0 MB) that interrupted writes left in "
+            f"{run_dir}.") in capsys.readouterr().out
+    assert sorted(os.listdir(run_dir)) == [".keep.tmp", ".lock", "manifest.json", "prompt_learner"]
+    assert os.listdir(run_dir / "prompt_learner") == ["model.pth.tar-1"]

@@ -44,6 +44,7 @@ _EXPORTS = {
     "list_class_folders": "splits",
     "FewShotWarning": "fewshot",
     "fewshot_cache_path": "fewshot",
+    "fewshot_sample_path": "fewshot",
     "sample_fewshot": "fewshot",
     "reroot_path": "fewshot",
     "LegacyPickleError": "legacy_pickle",

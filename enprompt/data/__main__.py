@@ -7,18 +7,23 @@ Usage::
     python -m enprompt.data check --root $DATA              # all 15 datasets
     python -m enprompt.data check --root $DATA imagenet dtd
     python -m enprompt.data check image_folder --root $DATA --dir my_photos --shots 16
+    python -m enprompt.data check --root $DATA --decode dtd  # also decode every image
 
 (also installed as ``enprompt-data``). Dataset names are the config basenames
 of ``configs/datasets/``; ``image_folder`` is a folder of your own images
 (``DATASET.IMAGE_FOLDER.DIR``, given with ``--dir``). ``check`` exits with
 status 1 when a dataset is not ready, printing each problem with its fix; see
-docs/DATASETS.md. Neither command imports PyTorch.
+docs/DATASETS.md. With ``--decode`` it also decodes every image of the splits
+in use, with a progress bar (``decode_check``), so that a damaged image is
+found before a run, not in its final test (an image folder's check decodes
+its images unless ``--quick``). Neither command imports PyTorch.
 """
 import argparse
 import sys
 
 from .catalog import LAYOUTS
 from .checks import find_problems
+from .decode_check import decode_problems
 from .download import DownloadError, download_splits
 from .image_folder import IMAGE_FOLDER_NAME, image_folder_layout
 
@@ -66,6 +71,9 @@ def _cmd_check(args):
     for name in names:
         layout = _layout(name, args)
         problems = find_problems(layout, args.root, deep=not args.quick, shots=args.shots)
+        decoded = name == IMAGE_FOLDER_NAME and not args.quick  # by its deep check
+        if args.decode and not problems and not decoded:
+            problems = decode_problems(layout, args.root)
         if not problems:
             print(f"{name}: ready")
             continue
@@ -118,6 +126,9 @@ def build_parser():
     check.add_argument("--quick", action="store_true",
                        help="skip the published split file and the images it names; for "
                        f"{IMAGE_FOLDER_NAME}, skip decoding every image")
+    check.add_argument("--decode", action="store_true",
+                       help="also decode every image of the splits in use (the split file's, "
+                       "or every image of the image folder without one), with a progress bar")
     check.set_defaults(func=_cmd_check)
     return parser
 

@@ -23,7 +23,7 @@ from enprompt.dassl import DatasetBase, mkdir_if_missing
 from .checks import raise_if_not_ready
 from .datums import make_datums
 from .errors import DatasetNotReadyError
-from .fewshot import FEWSHOT_DIR, fewshot_cache_path, sample_fewshot
+from .fewshot import FEWSHOT_DIR, fewshot_sample_path, sample_fewshot
 from .image_check import drop_unreadable_images
 from .imagenet import class_folder_records, read_classnames
 from .splits import list_class_folders, read_and_split_data, read_split, save_split
@@ -120,11 +120,12 @@ class SplitDataset(ReaderMixin, DatasetBase):
         num_shots = cfg.DATASET.NUM_SHOTS
         self.fewshot_path = None  # the few-shot sample file used, if any (run manifests hash it)
         if num_shots >= 1:
-            self.fewshot_path = fewshot_cache_path(self.dataset_dir, num_shots, cfg.SEED)
             train, val = sample_fewshot(
                 self, self.dataset_dir, num_shots, cfg.SEED, train, val,
-                dataset=layout.reader, docs=layout.docs,
+                dataset=layout.reader, docs=layout.docs, run_dir=cfg.OUTPUT_DIR,
             )
+            self.fewshot_path = fewshot_sample_path(
+                self.dataset_dir, num_shots, cfg.SEED, cfg.OUTPUT_DIR)
 
         subsample = cfg.DATASET.get("SUBSAMPLE_CLASSES", "all")
         if val is None:  # the test set doubles as the val set (ImageNet)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from .datums import missing_files
 from .errors import MAX_EXAMPLES, DatasetNotReadyError
 from .fewshot import FEWSHOT_DIR
+from .image_files import IMAGE_EXTENSIONS, is_image_file
 from .image_folder import (
     GIVEN_SPLITS,
-    IMAGE_EXTENSIONS,
     SPLIT_FILE,
     ImageFolderLayout,
     SplitRule,
@@ -77,7 +77,7 @@ def _class_dir_problems(path, how):
                 continue
             if entry.is_dir():
                 n_dirs += 1
-            elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            elif is_image_file(entry.name):
                 n_loose += 1
     if n_loose:
         return [Problem(
@@ -355,19 +355,10 @@ def _shot_problems(scan, counts, shots):
 
 
 def _decode_problems(scan):
-    from .image_check import is_readable_image  # PIL, only for the deep check
+    from .decode_check import undecodable_problems  # PIL, only for the deep check
 
     paths = [p for classes in scan.parts.values() for c in classes for p in c.images]
-    bad = [p for p in paths if not is_readable_image(p)]
-    if not bad:
-        return []
-    examples = "\n".join(f"      {p}" for p in bad[:MAX_EXAMPLES])
-    return [Problem(
-        scan.dataset_dir, f"{len(bad)} of the {len(paths)} images cannot be decoded, for "
-        f"example:\n{examples}",
-        "replace or delete these files; or set DATALOADER.SKIP_BAD_IMAGES True to skip them "
-        "with a warning",
-    )]
+    return undecodable_problems(paths, scan.dataset_dir, "image_folder")
 
 
 def image_folder_problems(dataset_dir, rule, deep=False, shots=0):

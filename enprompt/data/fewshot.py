@@ -18,6 +18,14 @@ the JSON cache.
 A cache whose samples are not items of the current train (val) list, with
 the same labels, was drawn from another split; it is refused with an error
 that says to delete it.
+
+An unseeded run (``SEED < 0``, e.g. ``--seed -1``) draws new samples: the
+shared cache would give every unseeded run the same ones, which is what a
+fixed seed is for. It neither reads nor writes the dataset's cache; its
+samples are kept with the run, in ``<OUTPUT_DIR>/fewshot_samples.json``
+(the same format), so that the run's manifest records their SHA256 and a
+resumed run trains on the same samples. Without an output folder they are
+not saved.
 """
 import os.path as osp
 import warnings
@@ -28,12 +36,14 @@ from enprompt.fileio import mkdir_if_missing, write_json
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError
 from .legacy_pickle import load_legacy_datums
-from .splits import datum_records, read_split_records
+from .splits import check_split_records, datum_records, read_split_records
 
 __all__ = [
     "FEWSHOT_DIR",
+    "RUN_SAMPLES_FILE",
     "FewShotWarning",
     "fewshot_cache_path",
+    "fewshot_sample_path",
     "sample_fewshot",
     "reroot_path",
     "warn_small_classes",
@@ -41,6 +51,7 @@ __all__ = [
 
 FEWSHOT_DIR = "split_fewshot"
 VAL_SHOTS_MAX = 4  # validation shots are min(K, 4), as in CoOp
+RUN_SAMPLES_FILE = "fewshot_samples.json"  # an unseeded run's samples, in its output folder
 
 
 class FewShotWarning(UserWarning):
@@ -50,6 +61,18 @@ class FewShotWarning(UserWarning):
 def fewshot_cache_path(dataset_dir, num_shots, seed, ext="json"):
     """``<dataset_dir>/split_fewshot/shot_{K}-seed_{SEED}.<ext>`` (CoOp's naming)."""
     return osp.join(dataset_dir, FEWSHOT_DIR, f"shot_{num_shots}-seed_{seed}.{ext}")
+
+
+def fewshot_sample_path(dataset_dir, num_shots, seed, run_dir=""):
+    """The file that holds the few-shot samples a run uses (None: not saved).
+
+    A seeded run: the dataset's shared cache :func:`fewshot_cache_path`. An
+    unseeded one (``seed < 0``): ``<run_dir>/fewshot_samples.json``, its own,
+    or None without a ``run_dir``.
+    """
+    if seed >= 0:
+        return fewshot_cache_path(dataset_dir, num_shots, seed)
+    return osp.join(run_dir, RUN_SAMPLES_FILE) if run_dir else None
 
 
 def reroot_path(impath, dataset_dir):
@@ -110,6 +133,13 @@ def _read_json_cache(path, dataset_dir, keys, dataset, docs):
 
 def _read_legacy_cache(path, dataset_dir, keys, dataset, docs):
     legacy = load_legacy_datums(path, keys=keys)
+    problem = check_split_records({key: [list(r) for r in legacy[key]] for key in keys})
+    if problem:
+        raise DatasetNotReadyError(
+            f"the CoOp cache is malformed: {problem}", path=path,
+            fix="delete this .pkl file; the few-shot samples are then drawn again",
+            dataset=dataset, docs=docs,
+        )
     fix = (
         f"the CoOp cache names images that are not under {dataset_dir}: restore them, "
         "or delete this .pkl file to draw the samples again"
@@ -139,7 +169,33 @@ def _raise_if_drawn_elsewhere(lists, full, keys, path, dataset, docs):
             )
 
 
-def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, dataset=None, docs=None):
+def _draw(reader, num_shots, train, val):
+    lists = [reader.generate_fewshot_dataset(train, num_shots=num_shots)]
+    if val is not None:
+        lists.append(reader.generate_fewshot_dataset(val, num_shots=min(num_shots, VAL_SHOTS_MAX)))
+    return lists
+
+
+def _sample_unseeded(reader, dataset_dir, num_shots, train, val, dataset, docs, run_dir):
+    keys = ("train",) if val is None else ("train", "val")
+    path = fewshot_sample_path(dataset_dir, num_shots, -1, run_dir)
+    if path and osp.exists(path):  # this run, resumed
+        print(f"Loading the few-shot samples of this unseeded run from {path}")
+        lists = _read_json_cache(path, dataset_dir, keys, dataset, docs)
+        full = [train] if val is None else [train, val]
+        _raise_if_drawn_elsewhere(lists, full, keys, path, dataset, docs)
+        return lists
+    lists = _draw(reader, num_shots, train, val)
+    kept = f"kept with this run in {path}" if path else "not saved (no output folder)"
+    print(f"Unseeded run (SEED < 0): drew new few-shot samples, {kept}; the dataset's "
+          f"{FEWSHOT_DIR}/ cache is neither read nor written (it is for seeded runs)")
+    if path:
+        write_json({key: datum_records(items, dataset_dir) for key, items in zip(keys, lists)}, path)
+    return lists
+
+
+def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, dataset=None, docs=None,
+                   run_dir=""):
     """Few-shot train (and val) lists, from the cache or freshly sampled.
 
     Args:
@@ -147,16 +203,22 @@ def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, datase
             or the built-in engine's) does the sampling.
         dataset_dir (str): the dataset folder (cache paths are relative to it).
         num_shots (int): K >= 1.
-        seed (int): ``cfg.SEED``; only names the cache file (the caller
-            seeded Python's ``random``).
+        seed (int): ``cfg.SEED``; names the cache file (the caller seeded
+            Python's ``random``). Negative: an unseeded run, whose samples are
+            new and kept in ``run_dir`` (see the module docstring).
         train (list[Datum]): the full training list.
         val (list[Datum] or None): the full validation list; ``None`` for
             ImageNet, whose cache holds only ``train``.
         dataset, docs: reader name and documentation link for errors.
+        run_dir (str): the run's output folder (``cfg.OUTPUT_DIR``).
 
     Returns:
         (train, val): few-shot lists (``val`` is None when it was None).
     """
+    if seed < 0:
+        lists = _sample_unseeded(reader, dataset_dir, num_shots, train, val, dataset, docs, run_dir)
+        warn_small_classes(lists[0], num_shots, "train")
+        return lists[0], (lists[1] if val is not None else None)
     keys = ("train",) if val is None else ("train", "val")
     json_path = fewshot_cache_path(dataset_dir, num_shots, seed)
     pkl_path = fewshot_cache_path(dataset_dir, num_shots, seed, ext="pkl")
@@ -173,11 +235,7 @@ def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, datase
             lists = _read_legacy_cache(pkl_path, dataset_dir, keys, dataset, docs)
             _raise_if_drawn_elsewhere(lists, full, keys, pkl_path, dataset, docs)
         else:
-            lists = [reader.generate_fewshot_dataset(train, num_shots=num_shots)]
-            if val is not None:
-                lists.append(
-                    reader.generate_fewshot_dataset(val, num_shots=min(num_shots, VAL_SHOTS_MAX))
-                )
+            lists = _draw(reader, num_shots, train, val)
         cache = {key: datum_records(items, dataset_dir) for key, items in zip(keys, lists)}
         print(f"Saving preprocessed few-shot data to {json_path}")
         write_json(cache, json_path)

@@ -12,9 +12,8 @@ would shift every later label off its name. That stops the run with a
 """
 import warnings
 
-from PIL import Image
-
 from .errors import MAX_EXAMPLES, DatasetNotReadyError
+from .image_files import decode_error
 
 __all__ = ["BadImageWarning", "is_readable_image", "drop_unreadable_images"]
 
@@ -26,13 +25,8 @@ class BadImageWarning(UserWarning):
 
 
 def is_readable_image(path):
-    """True if PIL can fully decode the image at ``path``."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-        return True
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
+    """True if the image at ``path`` decodes as the data loaders decode it."""
+    return decode_error(path) is None
 
 
 def _raise_if_a_class_is_emptied(before, after, name, dataset, docs):

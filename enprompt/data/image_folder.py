@@ -6,7 +6,7 @@ names a folder in one of two layouts::
     <dir>/<class>/*.jpg                   "flat": split here once (below)
     <dir>/{train,val,test}/<class>/*.jpg  "given": used as it is (val/ optional)
 
-Only image files count (:data:`IMAGE_EXTENSIONS`, any case); other files,
+Only image files count (``image_files.IMAGE_EXTENSIONS``, any case); other files,
 such as a ``README.txt`` in a class folder, are ignored. Class folders are
 sorted and numbered from 0 (in ``train/`` for the given layout). A class's
 name is its folder name with ``_`` turned into spaces, or the name given in
@@ -38,6 +38,7 @@ from .catalog import DatasetLayout
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError
 from .fewshot import FEWSHOT_DIR
+from .image_files import IMAGE_EXTENSIONS, is_image_file  # one definition for the project
 from .splits import SPLIT_KEYS, read_split, read_split_records, save_split, split_per_class
 
 __all__ = [
@@ -61,8 +62,6 @@ __all__ = [
 # Config basename (configs/datasets/image_folder.yaml) and registered reader name.
 IMAGE_FOLDER_NAME = "image_folder"
 IMAGE_FOLDER_READER = "ImageFolder"
-# The file endings read as images (compared in lower case).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # The split of a flat folder, written beside its class folders.
 SPLIT_FILE = "split_image_folder.json"
 # Optional class names: one "folder<TAB>name" line per class.
@@ -134,11 +133,6 @@ def image_folder_layout(folder, rule=None):
         docs_anchor=DOCS_ANCHOR,
         rule=rule,
     )
-
-
-def is_image_file(name):
-    """True if the file name ends with one of :data:`IMAGE_EXTENSIONS` (any case)."""
-    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def list_images(folder, recursive=False):

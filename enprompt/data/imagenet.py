@@ -6,6 +6,7 @@ from collections import OrderedDict
 from enprompt.fileio import atomic_write, listdir_nohidden
 
 from .errors import DatasetNotReadyError
+from .image_files import is_image_file
 from .splits import datum_records
 
 __all__ = ["read_classnames", "class_folder_records", "write_image_lists"]
@@ -41,7 +42,8 @@ def class_folder_records(image_dir, folders, classnames, classnames_file, datase
     """``(impath, label, classname)`` for every image of the given class folders.
 
     The label of a folder is its index in ``folders``; its class name is
-    looked up in ``classnames``. Images are listed in sorted order.
+    looked up in ``classnames``. Images (``image_files.is_image_file``) are
+    listed in sorted order; other files are not items.
 
     Raises:
         DatasetNotReadyError: a folder is missing or not in ``classnames``.
@@ -66,7 +68,7 @@ def class_folder_records(image_dir, folders, classnames, classnames_file, datase
         classname = classnames[folder]
         records.extend(
             (osp.join(class_dir, name), label, classname)
-            for name in sorted(listdir_nohidden(class_dir))
+            for name in sorted(listdir_nohidden(class_dir)) if is_image_file(name)
         )
     return records
 

@@ -13,6 +13,7 @@ below, which consume Python's ``random`` exactly as CoOp's readers do (after
 ``set_random_seed``); folder listings are sorted first, so the result does
 not depend on the filesystem.
 """
+import json
 import os.path as osp
 import random
 from collections import defaultdict
@@ -21,11 +22,13 @@ from enprompt.fileio import listdir_nohidden, read_json, write_json
 
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError
+from .image_files import is_image_file
 
 __all__ = [
     "SPLIT_KEYS",
     "read_split",
     "read_split_records",
+    "check_split_records",
     "save_split",
     "relative_path",
     "datum_records",
@@ -48,9 +51,16 @@ def read_split_records(filepath, path_prefix, keys=SPLIT_KEYS, dataset=None, doc
     The few-shot and ImageNet caches use the same format (with other keys);
     ``fix_malformed`` says what to do when such a file is malformed.
 
+    The file is checked before anything uses it (:func:`check_split_records`):
+    each key holds a list of ``[path, label, classname]`` entries; every list
+    but ``"val"`` holds at least one; the labels of the first key (``"train"``)
+    are the classes, ``0 .. N-1`` without a gap, one class name each; the
+    other keys use only those labels, with the same names.
+
     Raises:
-        DatasetNotReadyError: the file is not valid JSON or lacks a key, or a
-            record is not ``[path, integer label, classname]``.
+        DatasetNotReadyError: the file is not valid JSON or breaks one of the
+            rules above; the message names the file, the first offending entry
+            and the fix.
     """
     def malformed(what):
         return DatasetNotReadyError(
@@ -68,20 +78,65 @@ def read_split_records(filepath, path_prefix, keys=SPLIT_KEYS, dataset=None, doc
         raise malformed(f"not valid JSON ({e})") from e
     if not isinstance(split, dict):
         raise malformed(f"expected a JSON object with keys {list(keys)}")
-    output = {}
     for key in keys:
         if key not in split:
             raise malformed(f'no "{key}" list (expected keys {list(keys)})')
-        records = []
-        for item in split[key]:
-            if not (isinstance(item, (list, tuple)) and len(item) == 3):
-                raise malformed(f'an entry of "{key}" is {item!r}, expected [path, label, classname]')
-            impath, label, classname = item
-            if not (isinstance(impath, str) and isinstance(label, int) and isinstance(classname, str)):
-                raise malformed(f'an entry of "{key}" is {item!r}, expected [path, label, classname]')
-            records.append((osp.join(path_prefix, impath), label, classname))
-        output[key] = records
-    return output
+    problem = check_split_records({key: split[key] for key in keys})
+    if problem:
+        raise malformed(problem)
+    return {
+        key: [(osp.join(path_prefix, impath), label, classname) for impath, label, classname in split[key]]
+        for key in keys
+    }
+
+
+def _entry_problem(key, index, item):
+    what = f'entry {index} of "{key}" is {json.dumps(item)}'
+    if not (isinstance(item, (list, tuple)) and len(item) == 3):
+        return f"{what}, expected [image path, label, class name]"
+    impath, label, classname = item
+    if not (isinstance(impath, str) and impath and isinstance(classname, str)):
+        return f"{what}, expected [image path, label, class name]"
+    if isinstance(label, bool) or not isinstance(label, int) or label < 0:
+        return f"{what}: the label must be an integer >= 0"
+    return None
+
+
+def check_split_records(split, may_be_empty=("val",)):
+    """Why ``{key: [[path, label, classname], ...]}`` is not a valid split, or None.
+
+    The rules are those of :func:`read_split_records`; the first key's labels
+    define the classes.
+    """
+    classes = None
+    for key, items in split.items():
+        if not isinstance(items, list):
+            return f'"{key}" is {json.dumps(items)}, expected a list of [image path, label, class name]'
+        if not items and key not in may_be_empty:
+            return f'"{key}" is an empty list'
+        for index, item in enumerate(items):
+            problem = _entry_problem(key, index, item)
+            if problem:
+                return problem
+        if classes is None:  # the first key (train) defines the classes
+            classes = {}
+            for index, (_, label, classname) in enumerate(items):
+                if classes.setdefault(label, classname) != classname:
+                    return (f'entry {index} of "{key}" is {json.dumps(items[index])}, but label '
+                            f'{label} is "{classes[label]}" in earlier entries')
+            gaps = sorted(set(range(max(classes) + 1)) - set(classes)) if classes else []
+            if gaps:
+                return (f'the labels of "{key}" are the classes, so they must be 0..{max(classes)} '
+                        f"without a gap, but label(s) {gaps[:5]} have no entry there")
+            continue
+        for index, (_, label, classname) in enumerate(items):
+            if label not in classes:
+                return (f'entry {index} of "{key}" is {json.dumps(items[index])}, but the classes '
+                        f'(the labels of the first list) are 0..{max(classes)}')
+            if classes[label] != classname:
+                return (f'entry {index} of "{key}" is {json.dumps(items[index])}, but label '
+                        f'{label} is "{classes[label]}" in the first list')
+    return None
 
 
 def read_split(filepath, path_prefix, dataset=None, docs=None):
@@ -238,7 +293,9 @@ def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=
 
     Class folders (minus ``ignored``) are sorted and numbered from 0; the
     images of each class are sorted, then shuffled with Python's ``random``.
-    The class name is the folder name, or ``new_cnames[folder]`` if given.
+    Only image files count (``image_files.is_image_file``): a ``README.txt``
+    in a class folder is not an item. The class name is the folder name, or
+    ``new_cnames[folder]`` if given.
 
     Returns:
         (train, val, test): lists of ``Datum``.
@@ -249,7 +306,7 @@ def read_and_split_data(image_dir, p_trn=0.5, p_val=0.2, ignored=(), new_cnames=
         category_dir = osp.join(image_dir, category)
         impaths = [
             osp.join(category_dir, name) for name in sorted(listdir_nohidden(category_dir))
-            if osp.isfile(osp.join(category_dir, name))
+            if is_image_file(name) and osp.isfile(osp.join(category_dir, name))
         ]
         groups.append((label, new_cnames.get(category, category), impaths))
     return split_per_class(groups, p_trn, p_val, source=image_dir)

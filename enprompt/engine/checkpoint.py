@@ -64,19 +64,40 @@ def _remove_module_prefix(state_dict):
     )
 
 
+# A full disk, or a full quota on a cluster's shared filesystem.
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _no_space(error):
+    """The ``OSError`` of a full disk behind ``error``, or None.
+
+    ``torch.save`` meets it as an ``OSError`` from the file's ``write``, then
+    its zip writer fails to close and raises a ``RuntimeError`` ("unexpected
+    pos ...") with the ``OSError`` only as its context.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _NO_SPACE:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def _write_atomically(fpath, write_fn, mode="wb"):
     try:
         with atomic_write(fpath, mode) as f:
             write_fn(f)
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise CheckpointError(
-                f'No space left on the device while writing "{fpath}". Nothing was '
-                "overwritten (the previous checkpoint, if any, is intact). Free some "
-                "space and rerun the same command: training resumes from the last "
-                "complete checkpoint."
-            ) from e
-        raise
+    except (OSError, RuntimeError) as e:
+        full = _no_space(e)
+        if full is None:
+            raise
+        raise CheckpointError(
+            f'No space left on the device while writing "{fpath}" ({full.strerror or full}). '
+            "Nothing was overwritten (the previous checkpoint, if any, is intact). Free some "
+            "space and rerun the same command: training resumes from the last complete "
+            "checkpoint."
+        ) from e
 
 
 def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True, model_name=""):
@@ -117,10 +138,26 @@ def save_checkpoint(state, save_dir, is_best=False, remove_module_from_keys=True
 
 def _unreadable(fpath, error):
     return CheckpointError(
-        f'Cannot read checkpoint "{fpath}" ({error}). The file is probably '
-        "truncated or not a PyTorch checkpoint; delete it and rerun to "
-        "recreate it."
+        f'Cannot read checkpoint "{fpath}" ({type(error).__name__}: {_first_line(error)}). '
+        "The file is probably truncated or not a PyTorch checkpoint; delete it and rerun to "
+        "recreate it (or, for a model to evaluate, copy it again from where it was trained)."
     )
+
+
+def _first_line(error):
+    text = str(error)
+    if "WeightsUnpickler error:" in text:  # torch's long weights-only message: its reason
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "no details"
+
+
+# torch.load on bytes that are not a checkpoint raises, depending on the first
+# bytes, an UnpicklingError, a ValueError ("Expected input to be a checkpoint
+# returned by torch.save"), EOFError, struct.error, IndexError, ... or a
+# RuntimeError of the zip reader: any of them means the file is unreadable.
+# (MemoryError is re-raised as itself.)
+_NOT_A_CHECKPOINT = Exception
 
 
 def load_checkpoint(fpath):
@@ -128,7 +165,9 @@ def load_checkpoint(fpath):
 
     Raises:
         FileNotFoundError: no file at ``fpath``.
-        CheckpointError: the file is truncated/corrupt or carries code objects.
+        CheckpointError: the file is truncated, not a checkpoint (e.g. random
+            bytes) or carries code objects; the message names the file and
+            what to do.
     """
     if not fpath:
         raise ValueError("load_checkpoint() needs a file path, got an empty one")
@@ -137,11 +176,13 @@ def load_checkpoint(fpath):
     map_location = None if torch.cuda.is_available() else "cpu"
     try:
         return torch.load(fpath, map_location=map_location, weights_only=True)
+    except MemoryError:
+        raise
     except pickle.UnpicklingError as first_error:
         try:
             allowed, refused = legacy_safe_globals(fpath)
-        except (RuntimeError, pickle.UnpicklingError, OSError) as e:
-            raise _unreadable(fpath, first_error) from e
+        except _NOT_A_CHECKPOINT as e:
+            raise _unreadable(fpath, e) from e
         if refused:
             raise CheckpointError(
                 f'Refusing to load "{fpath}": it contains Python objects that would run '
@@ -150,9 +191,14 @@ def load_checkpoint(fpath):
                 "source, e.g. torch.load(path, weights_only=False), and re-save its "
                 "state_dict."
             ) from None
-        with torch.serialization.safe_globals(allowed):
-            return torch.load(fpath, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError) as e:
+        if not allowed:  # nothing unsafe in it, yet unreadable: damaged
+            raise _unreadable(fpath, first_error) from first_error
+        try:
+            with torch.serialization.safe_globals(allowed):
+                return torch.load(fpath, map_location=map_location, weights_only=True)
+        except _NOT_A_CHECKPOINT as e:
+            raise _unreadable(fpath, e) from e
+    except _NOT_A_CHECKPOINT as e:
         raise _unreadable(fpath, e) from e
 
 
@@ -177,6 +223,29 @@ def latest_checkpoint(fdir):
     return None
 
 
+def _check_same_base_lr(saved, optimizer, fpath):
+    """Refuse to resume an optimizer whose base learning rate differs from this run's.
+
+    Loading the optimizer's state would silently bring back the old rate (and
+    the scheduler's position on its schedule). The base rate is each param
+    group's ``initial_lr``, set by every learning-rate scheduler from
+    ``OPTIM.LR``.
+    """
+    saved_lrs = [group.get("initial_lr") for group in saved.get("param_groups", [])]
+    lrs = [group.get("initial_lr") for group in optimizer.param_groups]
+    if None in saved_lrs or None in lrs or len(saved_lrs) != len(lrs):
+        return
+    if all(abs(a - b) <= 1e-12 * max(abs(a), abs(b)) for a, b in zip(saved_lrs, lrs)):
+        return
+    raise CheckpointError(
+        f'The checkpoint to resume from, "{fpath}", was trained with a base learning rate '
+        f"(OPTIM.LR) of {saved_lrs[0]:g}, but this run asks for {lrs[0]:g}; resuming would "
+        "silently keep the old rate. To train with the new one, start from scratch: use "
+        "another --output-dir without --resume, or pass --overwrite (scripts: OVERWRITE=1), "
+        "which deletes what the folder holds."
+    )
+
+
 def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
     """Restore model, optimiser, scheduler and random state from the last checkpoint in ``fdir``.
 
@@ -188,6 +257,8 @@ def resume_from_checkpoint(fdir, model, optimizer=None, scheduler=None):
         raise FileNotFoundError(f'No checkpoint to resume from in "{fdir}"')
     print(f'Loading checkpoint from "{fpath}"')
     checkpoint = load_checkpoint(fpath)
+    if optimizer is not None and checkpoint.get("optimizer") is not None:
+        _check_same_base_lr(checkpoint["optimizer"], optimizer, fpath)
     model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
     if optimizer is not None and checkpoint.get("optimizer") is not None:

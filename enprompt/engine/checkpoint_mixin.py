@@ -4,7 +4,9 @@
 checkpoint, with Dassl's names: ``save_model``, ``resume_model_if_exist``,
 ``load_model``, ``after_epoch`` (the epoch checkpoint and the best-val model)
 and ``detect_anomaly`` (which stops a diverging run before it overwrites its
-last good checkpoint). It is the first base of the built-in ``TrainerBase``
+last good checkpoint). What makes a checkpoint good is
+:mod:`.checkpoint_health`: finite weights of at most 1e6, saved after finite
+losses only; a run whose weights leave that range stops before saving. It is the first base of the built-in ``TrainerBase``
 and, when the real Dassl is used, of ``enprompt.dassl.TrainerX`` (Dassl's
 ``TrainerX`` with this mixin in front), so both engines write the same
 atomic, weights-only-loadable files, resume from any finished epoch and load
@@ -17,7 +19,7 @@ engine names none.
 import os
 import os.path as osp
 
-import torch
+from enprompt.run.decision import OVERWRITE_HINT
 
 from .checkpoint import (
     EPOCH_PREFIX,
@@ -28,6 +30,7 @@ from .checkpoint import (
     resume_from_checkpoint,
     save_checkpoint,
 )
+from .checkpoint_health import MAX_GOOD_WEIGHT, TrainingDiverged, last_good_checkpoint, weights_problem
 from .rng_state import get_rng_state
 from .torchtools import check_finite_loss
 
@@ -80,7 +83,7 @@ class CheckpointMixin:
     registry (``get_model_names``, ``_models``, ``_optims``, ``_scheds``).
     """
 
-    #: Appended to the error of a NaN or infinite loss: what the user can change.
+    #: In the error of a NaN or infinite loss or of diverged weights: what the user can change.
     loss_anomaly_hint = "Try a lower OPTIM.LR."
     #: Appended to the error of a checkpoint whose parameters do not fit the model.
     checkpoint_mismatch_hint = (
@@ -122,6 +125,12 @@ class CheckpointMixin:
             start_epoch = resume_from_checkpoint(
                 osp.join(directory, name), self._models[name], self._optims[name],
                 self._scheds[name],
+            )
+        problem = self._weights_problem()
+        if problem:  # e.g. written by a version that saved diverged weights
+            raise TrainingDiverged(
+                f"The checkpoint to resume from in {directory} (epoch {start_epoch}) is not "
+                f"good: {problem}. {self._stop_advice()}"
             )
         self._resume_point_epoch = start_epoch
         return start_epoch
@@ -202,8 +211,11 @@ class CheckpointMixin:
         As Dassl's ``SimpleTrainer.after_epoch``: with ``best_val`` the model
         is tested on the val split and saved as ``model-best.pth.tar`` when it
         beats the best result so far. The epoch checkpoint follows
-        :meth:`save_epoch_checkpoint`.
+        :meth:`save_epoch_checkpoint`. Weights that are not good
+        (:mod:`.checkpoint_health`) stop the run first, so nothing diverged
+        is ever saved.
         """
+        self.check_weights()
         if not self.cfg.TEST.NO_TEST and self.cfg.TEST.FINAL_MODEL == "best_val":
             curr_result = self.test(split="val")
             if curr_result > self.best_result:
@@ -214,24 +226,57 @@ class CheckpointMixin:
                 )
         self.save_epoch_checkpoint()
 
-    def detect_anomaly(self, loss, terms=None):
-        """Raise ``FloatingPointError`` if ``loss`` is NaN or infinite.
+    def _weights_problem(self):
+        for name in self.get_model_names():
+            problem = weights_problem(self._models[name].state_dict())
+            if problem:
+                return f"{name}'s {problem}"
+        return None
 
-        The message names the epoch, the batch, each loss term in ``terms``
-        ({name: tensor or float}), the last good checkpoint, which is left
-        untouched (nothing is saved after a non-finite loss), and
-        ``loss_anomaly_hint``.
-        """
-        if torch.isfinite(loss).all():
-            return
-        where = ""
-        if hasattr(self, "batch_idx") and hasattr(self, "num_batches"):
-            where = (f"at epoch {self.epoch + 1}/{self.max_epoch}, "
-                     f"batch {self.batch_idx + 1}/{self.num_batches}")
+    def _where(self):
+        """``"at epoch 3/12, batch 1/3"`` while training ("" before)."""
+        if not (hasattr(self, "batch_idx") and hasattr(self, "num_batches")):
+            return ""
+        return (f"at epoch {self.epoch + 1}/{self.max_epoch}, "
+                f"batch {self.batch_idx + 1}/{self.num_batches}")
+
+    def _stop_advice(self):
+        """The last good checkpoint, what to change and how to rerun with it."""
         last = None
         if getattr(self, "output_dir", None):
             for name in self.get_model_names():
-                last = latest_checkpoint(osp.join(self.output_dir, name)) or last
-        kept = (f'The last good checkpoint, "{last}", is kept; rerunning the same command '
-                "resumes from it." if last else "No checkpoint had been written yet.")
-        check_finite_loss(loss, terms, where=where, advice=f"{kept} {self.loss_anomaly_hint}")
+                path, epoch = last_good_checkpoint(osp.join(self.output_dir, name), load_checkpoint)
+                last = (path, epoch) if path else last
+        kept = (f'The last good checkpoint, "{last[0]}" (epoch {last[1]}), is kept.' if last
+                else "No good checkpoint had been written.")
+        return (
+            f"{kept} {self.loss_anomaly_hint} Another value is another experiment: to rerun "
+            f"with it, {OVERWRITE_HINT}. (Rerunning the same command resumes with the same "
+            "settings, and stops the same way.)"
+        )
+
+    def check_weights(self):
+        """Raise :class:`TrainingDiverged` unless every registered model's weights
+        are finite and at most ``MAX_GOOD_WEIGHT`` (before a checkpoint is saved)."""
+        problem = self._weights_problem()
+        if problem is None:
+            return
+        raise TrainingDiverged(
+            f"Training diverged in epoch {self.epoch + 1}/{self.max_epoch}: {problem} "
+            f"(the weights of a good checkpoint are finite and at most {MAX_GOOD_WEIGHT:g}), "
+            f"so epoch {self.epoch + 1} is not saved. {self._stop_advice()}"
+        )
+
+    def detect_anomaly(self, loss, terms=None):
+        """Raise :class:`TrainingDiverged` (a ``FloatingPointError``) if ``loss`` is NaN
+        or infinite.
+
+        The message names the epoch, the batch, each loss term in ``terms``
+        ({name: tensor or float}), the last good checkpoint, which is left
+        untouched (nothing is saved after a non-finite loss),
+        ``loss_anomaly_hint`` and how to rerun with another setting.
+        """
+        try:
+            check_finite_loss(loss, terms, where=self._where())
+        except FloatingPointError as e:
+            raise TrainingDiverged(f"{e} {self._stop_advice()}") from None

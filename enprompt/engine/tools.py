@@ -11,8 +11,8 @@ import random
 
 import numpy as np
 import torch
-from PIL import Image
 
+from enprompt.data.image_files import decode_errors, image_read_error, read_rgb
 from enprompt.fileio import listdir_nohidden, mkdir_if_missing, read_json, write_json
 
 __all__ = [
@@ -44,14 +44,13 @@ def read_image(path, hint=""):
             the dataset reader that skips unreadable images).
 
     Raises:
-        OSError: naming the file when it cannot be read or decoded.
+        ImageReadError: an ``OSError`` naming the file and the fix when it
+            cannot be read or decoded (first, also from a DataLoader worker).
     """
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        fix = "Check the file (re-download or re-extract the dataset)"
-        raise OSError(f'Cannot read image "{path}": {e}. {fix}{", or " + hint if hint else ""}.') from e
+        return read_rgb(path)
+    except decode_errors() as e:
+        raise image_read_error(path, e, hint) from e
 
 
 def collect_env_info():

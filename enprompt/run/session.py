@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import shutil
 
+from enprompt.fileio import remove_stale_temp_files
 from enprompt.logparse import find_result, list_logs
 
 from .checkpoints import checkpoint_epochs, checkpoint_file, model_folders
@@ -146,6 +147,12 @@ class RunSession:
         action = self.decision.action
         if action == "overwrite":
             self._clear_folder()
+        # The lock is held, so no write is under way here: temporary files are
+        # what killed writes left (never read; every real file is complete).
+        removed, size = remove_stale_temp_files(self.run_dir)
+        if removed:
+            print(f"Removed {removed} temporary file(s) ({size / 1e6:.1f} MB) that interrupted "
+                  f"writes left in {self.run_dir}.")
         previous = self.decision.manifest
         manifest = new_manifest(
             self.kind,

@@ -1,0 +1,421 @@
+"""The fault-injection suite: faults and bad inputs a user meets, tried on purpose.
+
+Each case below injects one fault (a diverging learning rate, a full disk, a
+damaged image or split file, ...), runs ``train.py`` as a user would (its
+``cli()``, in-process), and checks what the user sees and that nothing was
+lost. ``CASES`` is the registry; docs/RELIABILITY.md ("Fault-injection
+suite") lists every case with what the user sees, and
+``tests/test_faults.py`` checks that the two agree and runs the suite on
+each engine.
+
+The engine is chosen when ``enprompt.dassl`` is first imported, so the suite
+runs in one process per engine::
+
+    python -m tests.fault_cases OUTPUT.json WORK_DIR CLIP_WEIGHTS [CASE_ID ...]
+
+writes ``{case id: {"status": "handled" | "failed" | "skipped", "detail": ...}}``.
+A case passes by returning; a failed check raises ``AssertionError``, whose
+message is the detail; ``Skip`` says why a case cannot run here.
+"""
+import contextlib
+import io
+import json
+import os
+import os.path as osp
+import random
+import shutil
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+
+from tests.fake_data import edit_split_file
+from tests.paths import REPO
+
+SPLIT = "split_zhou_DescribableTextures.json"
+
+__all__ = ["Case", "CASES", "Skip", "main"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fault: ``id``, what is injected (``fault``), the text the user sees
+    (``shows``: a line the output must contain, also quoted in the docs), and
+    ``run(ctx)``, which injects it and checks the outcome."""
+
+    id: str
+    fault: str
+    shows: str
+    run: object
+
+
+class Skip(Exception):
+    """The case cannot run here; the message says why."""
+
+
+CASES = []
+
+
+def case(id, fault, shows):
+    def register(run):
+        CASES.append(Case(id, fault, shows, run))
+        return run
+    return register
+
+
+# ---------------------------------------------------------------- running train.py
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def error_line(self):
+        """The ``Error: ...`` line the user sees first (None without one)."""
+        lines = [line for line in self.err.splitlines() if line.startswith("Error: ")]
+        return lines[0] if lines else None
+
+
+class Context:
+    """What a case needs: a work folder, the tiny CLIP, and ``train()``."""
+
+    def __init__(self, work_dir, clip):
+        self.work_dir = work_dir
+        self.clip = clip
+
+    def folder(self, name):
+        return osp.join(self.work_dir, name)
+
+    def data(self, name="data", split=True, **kwargs):
+        """A fake DTD (4 classes of 12 images) under ``<work>/<name>``; its split file is
+        created first (as a published one would be there) unless ``split=False``."""
+        from tests.fake_data import make_dtd, read_dataset
+
+        root = self.folder(name)
+        fake = make_dtd(root, **{"n_classes": 4, "n_per_class": 12, "class_dependent": True,
+                                 "image_size": 32, **kwargs})
+        if split:
+            with contextlib.redirect_stdout(io.StringIO()):
+                read_dataset(root, fake.reader)
+        return fake
+
+    def train(self, root, out, *opts, flags=(), seed=1):
+        """Run ``train.py`` (``cli()``, as the command line does) and capture what it prints."""
+        import train
+        from tests.log_tee import undo_log_tee
+        from tests.train_py import train_argv
+
+        argv = train_argv("DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", "fp32",
+                          "OPTIM.MAX_EPOCH", 2, "DATALOADER.NUM_WORKERS", 0,
+                          "DATALOADER.TEST.BATCH_SIZE", 16, *opts, root=root, output_dir=out,
+                          clip_weights=self.clip, seed=seed, flags=flags)
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = train.cli(argv)
+            finally:  # inside the redirection: Dassl's Logger would close its console when dropped
+                undo_log_tee()
+        return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def expect(condition, what, result=None):
+    if not condition:
+        tail = f"\n--- stdout (end) ---\n{result.out[-1500:]}\n--- stderr ---\n{result.err[-2500:]}" \
+            if result is not None else ""
+        raise AssertionError(what + tail)
+
+
+def expect_refusal(result, shows, *more):
+    """Exit status 2, one ``Error:`` line starting with ``shows``, no traceback."""
+    line = result.error_line()
+    expect(result.code == 2, f"exit status {result.code}, expected 2", result)
+    expect(line is not None and line.startswith(shows), f"the error does not start with {shows!r}",
+           result)
+    expect("Traceback" not in result.err and "Caught " not in result.err,
+           "a traceback is shown", result)
+    for text in more:
+        expect(text in line, f"the error does not say {text!r}", result)
+    return line
+
+
+def checkpoints(out):
+    folder = osp.join(out, "prompt_learner")
+    return sorted(os.listdir(folder)) if osp.isdir(folder) else []
+
+
+# ---------------------------------------------------------------- the cases
+_RERUN = "start over in this folder with train.py --overwrite (scripts: OVERWRITE=1)"
+
+
+@case("diverging-lr", "OPTIM.LR 1e8 (the weights explode while the loss stays finite), then "
+      "the advice followed: a lower OPTIM.LR with --overwrite",
+      shows="Error: Training diverged in epoch 2/3: prompt_learner's")
+def diverging_lr(ctx):
+    from enprompt.engine.checkpoint import load_checkpoint
+    from enprompt.engine.checkpoint_health import weights_problem
+
+    fake, out = ctx.data(), ctx.folder("run")
+    failed = ctx.train(fake.root, out, "OPTIM.LR", "1e8", "OPTIM.MAX_EPOCH", "3")
+    line = expect_refusal(failed, "Error: Training diverged in epoch 2/3: prompt_learner's",
+                          f'"{out}/prompt_learner/model.pth.tar-1" (epoch 1), is kept', _RERUN)
+    expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"], f"folder holds {checkpoints(out)}")
+    expect(weights_problem(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["state_dict"])
+           is None, "the kept checkpoint is not good")
+    expect("Try a lower OPTIM.LR" in line, "no hint to lower OPTIM.LR")
+    # follow the advice, as written
+    fixed = ctx.train(fake.root, out, "OPTIM.LR", "0.0035", "OPTIM.MAX_EPOCH", "3",
+                      flags=["--overwrite"])
+    expect(fixed.code == 0 and "* accuracy:" in fixed.out, "the advised rerun did not finish", fixed)
+    state = load_checkpoint(f"{out}/prompt_learner/model.pth.tar-3")
+    expect(weights_problem(state["state_dict"]) is None, "the advised rerun diverged")
+    expect(state["optimizer"]["param_groups"][0]["initial_lr"] == 0.0035,
+           "the rerun did not use the new learning rate")
+
+
+@case("full-disk", "the output folder on a 640 KiB filesystem: the first checkpoint fits, "
+      "the second does not", shows="Error: No space left on the device while writing")
+def full_disk(ctx):
+    from enprompt.engine.checkpoint import load_checkpoint
+    from enprompt.fileio import is_temp_name
+    from tests.small_disk import _mount, mount_problem
+
+    problem = mount_problem()
+    if problem:
+        raise Skip(problem)
+    fake, out = ctx.data(), ctx.folder("disk")
+    os.makedirs(out)
+    mounted = _mount(out, 640)
+    if mounted.returncode != 0:
+        raise Skip(f"mounting a tmpfs was not permitted here: {mounted.stderr.strip()}")
+    try:
+        result = ctx.train(fake.root, out)
+        expect_refusal(result, "Error: No space left on the device while writing "
+                       f'"{out}/prompt_learner/model.pth.tar-2"', "previous checkpoint",
+                       "rerun the same command")
+        expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"], f"folder holds {checkpoints(out)}")
+        expect(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["epoch"] == 1,
+               "the previous checkpoint is damaged")
+        left = [n for _, _, names in os.walk(out) for n in names if is_temp_name(n)]
+        expect(not left, f"temporary files left: {left}")
+    finally:
+        subprocess.run(["umount", "-l", out], capture_output=True)
+
+
+@case("shared-folder", "a run under umask 002 (a group-shared dataset and output folder)",
+      shows="-rw-rw-r--")
+def shared_folder(ctx):
+    fake, out = ctx.data(split=False), ctx.folder("shared")
+    before = os.umask(0o002)
+    try:
+        result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "1")
+    finally:
+        os.umask(before)
+    expect(result.code == 0, "the run failed", result)
+    files = [osp.join(fake.dataset_dir, SPLIT),
+             osp.join(fake.dataset_dir, "split_fewshot", "shot_2-seed_1.json"),
+             osp.join(out, "prompt_learner", "model.pth.tar-1"),
+             osp.join(out, "prompt_learner", "checkpoint"), osp.join(out, "manifest.json")]
+    modes = {path: oct(os.stat(path).st_mode & 0o777) for path in files}
+    expect(set(modes.values()) == {"0o664"}, f"modes {modes}, expected 0o664 (-rw-rw-r--)")
+
+
+def _split_case(id, fault, edit, shows, *more):
+    @case(id, fault, shows)
+    def run(ctx):
+        fake = ctx.data()
+        path = edit_split_file(fake, edit)
+        result = ctx.train(fake.root, ctx.folder("run"))
+        expect_refusal(result, shows)
+        expect(f"  path: {path}" in result.err, "the file is not named", result)
+        expect("download the published split file again" in result.err, "no fix", result)
+        for text in more:
+            expect(text in result.err, f"the error does not say {text!r}", result)
+        expect(not checkpoints(ctx.folder("run")), "training started")
+    return run
+
+
+_split_case("test-label-99", "five test entries of the split file with label 99",
+            lambda s: [e.__setitem__(1, 99) for e in s["test"][:5]],
+            "Error: DescribableTextures is not ready: the file is malformed: entry 0 of \"test\"",
+            "but the classes (the labels of the first list) are 0..3")
+_split_case("train-label-99", "a train entry of the split file with label 99",
+            lambda s: s["train"][0].__setitem__(1, 99),
+            "Error: DescribableTextures is not ready: the file is malformed: the labels of \"train\"",
+            "must be 0..99 without a gap")
+_split_case("train-no-label", "a train entry of the split file without its label",
+            lambda s: s["train"][0].pop(1),
+            "Error: DescribableTextures is not ready: the file is malformed: entry 0 of \"train\"",
+            "expected [image path, label, class name]")
+_split_case("train-is-5", 'a split file with "train": 5',
+            lambda s: s.__setitem__("train", 5),
+            "Error: DescribableTextures is not ready: the file is malformed: \"train\" is 5")
+
+
+def _fewshot_case(id, fault, write, shows, *more):
+    @case(id, fault, shows)
+    def run(ctx):
+        fake = ctx.data()
+        cache = osp.join(fake.dataset_dir, "split_fewshot", "shot_2-seed_1.json")
+        os.makedirs(osp.dirname(cache), exist_ok=True)
+        with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+            split = json.load(f)
+        with open(cache, "w") as f:
+            json.dump(write(split), f)
+        result = ctx.train(fake.root, ctx.folder("run"))
+        expect_refusal(result, shows)
+        expect(f"  path: {cache}" in result.err, "the cache is not named", result)
+        expect("delete this cache file" in result.err, "no fix", result)
+        for text in more:
+            expect(text in result.err, f"the error does not say {text!r}", result)
+    return run
+
+
+def _images(records):
+    return [["images/" + p, y, c] for p, y, c in records]
+
+
+_fewshot_case("fewshot-cache-of-test-images", "a few-shot cache whose train samples are test images",
+              lambda s: {"train": _images(s["test"][:8]), "val": _images(s["val"][:4])},
+              "Error: DescribableTextures is not ready: 8 of its 8 \"train\" samples are not train "
+              "images of the current split")
+_fewshot_case("empty-fewshot-cache", "an empty few-shot cache",
+              lambda s: {"train": [], "val": []},
+              "Error: DescribableTextures is not ready: the file is malformed: \"train\" is an empty list")
+
+
+@case("truncated-jpeg", "a truncated JPEG in the training list, read by a DataLoader worker "
+      "(NUM_WORKERS 1)", shows='Error: Cannot read image "')
+def truncated_jpeg(ctx):
+    fake = ctx.data()
+    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
+    with open(bad, "rb") as f:
+        data = f.read()
+    with open(bad, "wb") as f:
+        f.write(data[: len(data) // 2])
+    result = ctx.train(fake.root, ctx.folder("run"), "DATASET.NUM_SHOTS", "-1",
+                       "DATALOADER.NUM_WORKERS", "1")
+    expect_refusal(result, f'Error: Cannot read image "{bad}": ', "re-download or re-extract",
+                   "DATALOADER.SKIP_BAD_IMAGES True")
+
+
+@case("random-bytes-checkpoint", "--eval-only on a model folder whose checkpoint is random bytes",
+      shows='Error: Cannot read checkpoint "')
+def random_bytes_checkpoint(ctx):
+    fake, model_dir = ctx.data(), ctx.folder("model")
+    path = osp.join(model_dir, "prompt_learner", "model.pth.tar-1")
+    os.makedirs(osp.dirname(path))
+    rng = random.Random(0)
+    with open(path, "wb") as f:
+        f.write(bytes(rng.randrange(256) for _ in range(4096)))
+    result = ctx.train(fake.root, ctx.folder("eval"),
+                       flags=["--eval-only", "--model-dir", model_dir, "--load-epoch", "1"])
+    expect_refusal(result, f'Error: Cannot read checkpoint "{path}" (', "delete it and rerun")
+
+
+@case("readme-in-class-folder", "a README.txt in each class folder of a dataset whose split "
+      "is created from its folders", shows="Saved split to")
+def readme_in_class_folder(ctx):
+    fake = ctx.data(split=False)
+    for folder in fake.classnames:
+        with open(osp.join(fake.dataset_dir, "images", folder, "README.txt"), "w") as f:
+            f.write("notes\n")
+    result = ctx.train(fake.root, ctx.folder("run"), "OPTIM.MAX_EPOCH", "1")
+    expect(result.code == 0, "the run failed", result)
+    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+        split = json.load(f)
+    names = [p for key in split for p, _, _ in split[key]]
+    expect(len(names) == 48 and all(p.endswith(".jpg") for p in names),
+           f"the split holds {len(names)} items, non-images among them")
+
+
+_KILLED_WRITE = ("import os, sys, enprompt.fileio as io\n"
+                 "w = io.atomic_write(sys.argv[1], 'wb'); f = w.__enter__(); f.write(b'x' * 100000)\n"
+                 "f.flush(); os.kill(os.getpid(), 9)\n")
+
+
+@case("killed-writes", "three checkpoint writes killed by SIGKILL (a hidden temporary file "
+      "each), then a run in the folder", shows="Removed 3 temporary file(s) (0.3 MB)")
+def killed_writes(ctx):
+    from enprompt.fileio import is_temp_name
+
+    fake, out = ctx.data(), ctx.folder("run")
+    target = osp.join(out, "prompt_learner", "model.pth.tar-1")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    for _ in range(3):
+        subprocess.run([sys.executable, "-c", _KILLED_WRITE, target], env=env)
+    left = [n for n in os.listdir(osp.dirname(target)) if is_temp_name(n)]
+    expect(len(left) == 3, f"the kills left {left}")
+    result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "1")
+    expect(result.code == 0, "the run failed", result)
+    expect(f"Removed 3 temporary file(s) (0.3 MB) that interrupted writes left in {out}." in result.out,
+           "no line about the removed files", result)
+    expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"], f"folder holds {checkpoints(out)}")
+
+
+@case("unseeded-runs", "two runs with --seed -1 on the same dataset",
+      shows="Unseeded run (SEED < 0): drew new few-shot samples, kept with this run in")
+def unseeded_runs(ctx):
+    from enprompt.run.provenance import file_sha256
+
+    fake = ctx.data()
+    samples = []
+    for name in ("a", "b"):
+        out = ctx.folder(name)
+        result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "1", seed=-1)
+        expect(result.code == 0, "the run failed", result)
+        path = osp.join(out, "fewshot_samples.json")
+        expect("Unseeded run (SEED < 0): drew new few-shot samples, kept with this run in "
+               f"{path}" in result.out, "no line about the new samples", result)
+        with open(osp.join(out, "manifest.json")) as f:
+            record = json.load(f)["data"]["fewshot_file"]
+        expect(record == {"path": path, "sha256": file_sha256(path)},
+               f"the manifest records {record}")
+        with open(path) as f:
+            samples.append(json.load(f))
+    expect(samples[0] != samples[1], "both unseeded runs trained on the same samples")
+    cache = osp.join(fake.dataset_dir, "split_fewshot", "shot_2-seed_-1.json")
+    expect(not osp.exists(cache), "the shared cache was written for an unseeded run")
+
+
+@case("infinite-lr", "OPTIM.LR 1e999 on the command line (inf; YAML's .inf likewise)",
+      shows="Error: OPTIM.LR = inf is invalid: expected a finite number > 0")
+def infinite_lr(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    result = ctx.train(fake.root, out, "OPTIM.LR", "1e999")
+    expect_refusal(result, "Error: OPTIM.LR = inf is invalid: expected a finite number > 0")
+    expect(not osp.exists(out), "the run folder was created")
+
+
+# ---------------------------------------------------------------- the runner
+def run_case(c, work_dir, clip):
+    """``{"status", "detail"}`` of one case, run in ``work_dir/<id>``."""
+    folder = osp.join(work_dir, c.id)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    try:
+        c.run(Context(folder, clip))
+    except Skip as e:
+        return {"status": "skipped", "detail": str(e)}
+    except AssertionError as e:
+        return {"status": "failed", "detail": str(e) or traceback.format_exc()}
+    except BaseException:  # noqa: BLE001 - an unexpected error is a failure of the case
+        return {"status": "failed", "detail": traceback.format_exc()}
+    return {"status": "handled", "detail": ""}
+
+
+def main(argv=None):
+    output, work_dir, clip, *ids = argv if argv is not None else sys.argv[1:]
+    selected = [c for c in CASES if not ids or c.id in ids]
+    os.chdir(REPO)
+    outcomes = {c.id: run_case(c, work_dir, clip) for c in selected}
+    import enprompt.dassl
+
+    outcomes["_engine"] = enprompt.dassl.ENGINE
+    with open(output, "w") as f:
+        json.dump(outcomes, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

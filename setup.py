@@ -54,6 +54,8 @@ setup(
         "tensorboard",
         "matplotlib",
         "Pillow",
+        # the exported model file (python -m enprompt.export): tensors, no pickle
+        "safetensors>=0.4",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -61,6 +63,8 @@ setup(
             "enprompt-data=enprompt.data.__main__:main",
             "enprompt-results=enprompt.results:main",
             "enprompt-demo=enprompt.demo:main",
+            "enprompt-predict=enprompt.predict:main",
+            "enprompt-export=enprompt.export:main",
         ]
     },
 )

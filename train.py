@@ -43,6 +43,7 @@ from enprompt.config import add_enprompt_config, check_enprompt_cfg
 from enprompt.engine_choice import get_cfg_default, selected_engine
 from enprompt.errors import UserError
 from enprompt.run import RunSession
+from enprompt.run.identity import result_keys
 from enprompt.run.checkpoints import checkpoint_file
 from enprompt.run.interrupt import RunInterrupted, progress_notice, stop_on_signals
 
@@ -55,6 +56,7 @@ def register_project():
     import datasets.eurosat  # noqa: F401
     import datasets.fgvc_aircraft  # noqa: F401
     import datasets.food101  # noqa: F401
+    import datasets.image_folder  # noqa: F401
     import datasets.imagenet  # noqa: F401
     import datasets.imagenet_a  # noqa: F401
     import datasets.imagenet_r  # noqa: F401
@@ -124,6 +126,14 @@ def _merge_file(cfg, path, flag):
         cfg.merge_from_file(path)
     except (KeyError, ValueError, AssertionError) as e:
         raise ValueError(f'Invalid config file "{path}": {e}') from e
+
+
+def default_result_keys():
+    """The result keys of the default config (Dassl's defaults and this project's keys):
+    a key added after a folder's run was recorded is no difference at its default."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    return result_keys(cfg)
 
 
 def setup_cfg(args):
@@ -261,6 +271,7 @@ def main(args):
         overwrite=args.overwrite,
         model_dir=args.model_dir if args.eval_only else "",
         explicit_epoch=args.load_epoch,
+        defaults=default_result_keys(),
     )
     decision = session.open()
     try:

@@ -322,51 +322,20 @@ def attention_ops(block, tokens, batch, width, dtype, device, precision):
     ``bmm`` here would mean the unfused path.
     """
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
 
+    from benchmarks.op_count import op_names
     from enprompt.model import autocast_for
 
-    class RecordOps(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names = set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
     x = torch.randn(tokens, batch, width, device=device, dtype=dtype, requires_grad=True)
-    with RecordOps() as recorder:
+
+    def forward_backward():
         with autocast_for(precision, device):
             y = block(x)
         y.float().sum().backward()
+
+    names = op_names(forward_backward)
     keep = ("attention", "softmax", "bmm")
-    return sorted(n for n in recorder.names if any(k in n for k in keep))
-
-
-def count_ops(fn):
-    """Tensor operations (ATen calls) ``fn()`` dispatches, forward and backward.
-
-    ``{"total", "non_view"}``; view operations launch no kernel. On a GPU, a
-    step as small as batch 4 is bound by these launches rather than by
-    arithmetic, so this count is the device-independent part of its cost.
-    """
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class CountOps(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.total = 0
-            self.views = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.total += 1
-            self.views += bool(func.is_view)
-            return func(*args, **(kwargs or {}))
-
-    with CountOps() as counter:
-        fn()
-    return {"total": counter.total, "non_view": counter.total - counter.views}
+    return sorted(n for n in names if any(k in n for k in keep))
 
 
 # ---------------------------------------------------------------------------- measurements
@@ -381,6 +350,7 @@ def measure_training(model, params, cfg, precision, device, args, text_counter):
     """Median step time, images/s, peak memory and text-encoder passes per step."""
     import torch
 
+    from benchmarks.op_count import count_ops
     from enprompt.dassl import build_optimizer
     from enprompt.engine.torchtools import check_finite_loss
     from trainers.enprompt import enprompt_step
@@ -583,6 +553,7 @@ def worker_main(args):
     import torch
 
     # Everything the child needs is imported before the address space is capped.
+    import benchmarks.op_count  # noqa: F401
     import benchmarks.reference_design  # noqa: F401
     import enprompt.dassl  # noqa: F401
     import enprompt.model  # noqa: F401

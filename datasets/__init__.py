@@ -1,4 +1,5 @@
-"""The 15 dataset readers of the CoOp family, registered in Dassl's ``DATASET_REGISTRY``.
+"""The 15 dataset readers of the CoOp family, registered in Dassl's ``DATASET_REGISTRY``,
+and ``ImageFolder`` for a folder of your own images.
 
 Importing this package registers every reader under its CoOp class name
 (``cfg.DATASET.NAME``). The shared logic (split files, few-shot cache,
@@ -12,6 +13,7 @@ from . import (  # noqa: F401
     eurosat,
     fgvc_aircraft,
     food101,
+    image_folder,
     imagenet,
     imagenet_a,
     imagenet_r,

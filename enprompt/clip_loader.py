@@ -34,7 +34,7 @@ import zipfile
 import torch
 
 from enprompt.errors import UserError
-from enprompt.fileio import atomic_write
+from enprompt.fileio import atomic_write, sha256_of_file
 
 __all__ = [
     "CLIP_CACHE_ENV",
@@ -123,14 +123,6 @@ def checkpoint_filename(backbone_name):
     return osp.basename(checkpoint_url(backbone_name))
 
 
-def _sha256_of_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_DOWNLOAD_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _download(url, target, expected_sha256):
     """Stream ``url`` into a temporary file next to ``target``; rename it once its SHA256 matches."""
     digest = hashlib.sha256()
@@ -178,7 +170,7 @@ def resolve_clip_weights(backbone_name, weights_path="", cache_dir=None, downloa
     target = osp.join(cache_dir, osp.basename(url))
     expected_sha256 = url.split("/")[-2]
     if osp.isfile(target):
-        if _sha256_of_file(target) == expected_sha256:
+        if sha256_of_file(target) == expected_sha256:
             return target
         reason = f"{target} exists but its SHA256 does not match the official file"
     else:

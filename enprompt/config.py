@@ -9,6 +9,7 @@ live in :mod:`enprompt.choices`; importing this module does not load PyTorch.
 from yacs.config import CfgNode as CN
 
 from enprompt.choices import check_choice, invalid_value
+from enprompt.data.image_folder import IMAGE_FOLDER_READER, SplitRule
 
 __all__ = [
     "MIN_OT_EPS",
@@ -34,7 +35,8 @@ def _default(node, key, value):
 
 
 def add_enprompt_config(cfg):
-    """Add every ``TRAINER.ENPROMPT`` key (and ``DATASET.SUBSAMPLE_CLASSES``).
+    """Add every ``TRAINER.ENPROMPT`` key (and ``DATASET.SUBSAMPLE_CLASSES``,
+    ``DATASET.IMAGE_FOLDER.*``, ``DATALOADER.SKIP_BAD_IMAGES``).
 
     Safe to call more than once: existing keys keep their values.
 
@@ -91,6 +93,21 @@ def add_enprompt_config(cfg):
     # Class subset for base-to-novel: all, base (first ceil(C/2)) or new
     _default(dataset, "SUBSAMPLE_CLASSES", "all")
 
+    folder = _node(dataset, "IMAGE_FOLDER")
+    # Your own images (DATASET.NAME ImageFolder, configs/datasets/image_folder.yaml):
+    # the folder, relative to DATASET.ROOT or absolute; it holds <class>/<image>
+    # (split here, once) or train/<class>/<image>, test/... and optionally val/...
+    _default(folder, "DIR", "")
+    # Template of the frozen text features of its classes: one {} for the class name
+    _default(folder, "TEMPLATE", "a photo of a {}.")
+    # Seed of the split of a <class>/<image> folder (integer >= 0); its own, not
+    # SEED, so every seed of an experiment uses the same split
+    _default(folder, "SPLIT_SEED", SplitRule.seed)
+    # Share of each class's images in train, in (0, 1) (counts round as in CoOp's 50/20/30)
+    _default(folder, "P_TRAIN", SplitRule.p_train)
+    # Share in val, in (0, 1), P_TRAIN + P_VAL < 1; test gets the rest
+    _default(folder, "P_VAL", SplitRule.p_val)
+
     loader = _node(cfg, "DATALOADER")
     # Drop images that cannot be decoded (with a warning and a count) instead of
     # stopping with an error naming the file; every image is decoded once at start.
@@ -138,6 +155,26 @@ def check_common_cfg(cfg):
     size = tuple(cfg.INPUT.SIZE)
     if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
         _fail("INPUT.SIZE", size, "expected two positive integers (height, width)", prefix="")
+    if cfg.DATASET.NAME == IMAGE_FOLDER_READER:
+        _check_image_folder_cfg(cfg.DATASET.IMAGE_FOLDER)
+
+
+def _check_image_folder_cfg(node):
+    prefix = "DATASET.IMAGE_FOLDER."
+    if not node.DIR:
+        _fail("DIR", node.DIR, "set it to your image folder, relative to --root or absolute "
+              "(e.g. DATASET.IMAGE_FOLDER.DIR my_photos)", prefix)
+    if node.TEMPLATE.count("{}") != 1:
+        _fail("TEMPLATE", node.TEMPLATE, "expected one {} where the class name goes, e.g. "
+              "'a photo of a {}.'", prefix)
+    _check_int("SPLIT_SEED", node.SPLIT_SEED, 0, prefix)
+    for key in ("P_TRAIN", "P_VAL"):
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            _fail(key, value, "expected a share strictly between 0 and 1", prefix)
+    if node.P_TRAIN + node.P_VAL >= 1:
+        _fail("P_VAL", node.P_VAL, f"P_TRAIN + P_VAL must be < 1 so that test keeps images "
+              f"(P_TRAIN = {node.P_TRAIN})", prefix)
 
 
 def check_enprompt_cfg(cfg, clip_model=None):

@@ -10,12 +10,20 @@ Also here, for the same reason: the small JSON and folder helpers that the
 engine exports under Dassl's names (``dassl.utils.tools``).
 """
 import errno
+import hashlib
 import json
 import os
 import os.path as osp
 import tempfile
 
-__all__ = ["atomic_write", "mkdir_if_missing", "read_json", "write_json", "listdir_nohidden"]
+__all__ = [
+    "atomic_write",
+    "mkdir_if_missing",
+    "read_json",
+    "write_json",
+    "listdir_nohidden",
+    "sha256_of_file",
+]
 
 
 def mkdir_if_missing(dirname):
@@ -110,3 +118,12 @@ def listdir_nohidden(path, sort=False):
     if sort:
         items.sort()
     return items
+
+
+def sha256_of_file(path, chunk_size=1 << 20):
+    """SHA256 of a file's content, hex, read in chunks of ``chunk_size`` bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -8,12 +8,14 @@ PromptSRC.
 
 ``TRAINER.ENPROMPT.TEMPLATES`` selects the mode:
 
-* ``"custom"``: one template per dataset, ``CUSTOM_TEMPLATES[DATASET.NAME]``.
+* ``"custom"``: one template per dataset, ``CUSTOM_TEMPLATES[DATASET.NAME]``
+  (an image folder of your own: ``DATASET.IMAGE_FOLDER.TEMPLATE``).
 * ``"ensemble"``: the 7 ``IMAGENET_TEMPLATES_SELECT`` plus, for every dataset
   except ``ImageNet``, the custom one (8 templates), as CoOp's
   ``ZeroshotCLIP2`` does. Features are averaged after L2 normalisation.
 """
 from enprompt.choices import TEMPLATE_MODES, check_choice
+from enprompt.data.image_folder import IMAGE_FOLDER_READER
 
 __all__ = [
     "CUSTOM_TEMPLATES",
@@ -21,6 +23,7 @@ __all__ = [
     "IMAGENET_TEMPLATES_SELECT",
     "TEMPLATE_MODES",
     "get_templates",
+    "cfg_templates",
 ]
 
 # One template per dataset, keyed by the registered reader name (DATASET.NAME).
@@ -138,16 +141,18 @@ IMAGENET_TEMPLATES_SELECT = [
 ]
 
 
-
-def get_templates(dataset_name, mode="custom"):
+def get_templates(dataset_name, mode="custom", custom=None):
     """Templates used to build the class text features of a dataset.
 
     Args:
         dataset_name (str): the registered reader name (``DATASET.NAME``),
-            a key of ``CUSTOM_TEMPLATES``.
+            a key of ``CUSTOM_TEMPLATES`` unless ``custom`` is given.
         mode (str): ``"custom"`` (one template) or ``"ensemble"`` (the 7
             ``IMAGENET_TEMPLATES_SELECT`` plus the custom one, except for
             ``ImageNet`` whose custom template is not appended).
+        custom (str, optional): the dataset's own template, instead of
+            ``CUSTOM_TEMPLATES[dataset_name]`` (an image folder's
+            ``DATASET.IMAGE_FOLDER.TEMPLATE``).
 
     Returns:
         list[str]: templates, each with one ``{}`` for the class name.
@@ -156,16 +161,26 @@ def get_templates(dataset_name, mode="custom"):
         ValueError: unknown mode or dataset name.
     """
     check_choice("TRAINER.ENPROMPT.TEMPLATES", mode)
-    if dataset_name not in CUSTOM_TEMPLATES:
+    if custom is None and dataset_name not in CUSTOM_TEMPLATES:
         raise ValueError(
             f"No hand-crafted template for DATASET.NAME = {dataset_name!r}; "
             f"known datasets: {sorted(CUSTOM_TEMPLATES)}. Add an entry to "
             "enprompt.templates.CUSTOM_TEMPLATES for a new dataset."
         )
-    custom = CUSTOM_TEMPLATES[dataset_name]
+    if custom is None:
+        custom = CUSTOM_TEMPLATES[dataset_name]
     if mode == "custom":
         return [custom]
     templates = list(IMAGENET_TEMPLATES_SELECT)
     if dataset_name != "ImageNet":
         templates.append(custom)
     return templates
+
+
+def cfg_templates(cfg, mode=None):
+    """The templates of a run: :func:`get_templates` for ``DATASET.NAME`` in
+    ``mode`` (default ``TRAINER.ENPROMPT.TEMPLATES``); an image folder
+    (``ImageFolder``) brings its own, ``DATASET.IMAGE_FOLDER.TEMPLATE``."""
+    name = cfg.DATASET.NAME
+    custom = cfg.DATASET.IMAGE_FOLDER.TEMPLATE if name == IMAGE_FOLDER_READER else None
+    return get_templates(name, mode or cfg.TRAINER.ENPROMPT.TEMPLATES, custom=custom)

@@ -1,9 +1,15 @@
-"""Shared fixtures: a tiny random CLIP saved to disk like real weights.
+"""Shared fixtures: a tiny random CLIP saved to disk like real weights, and one torch thread.
 
 ``tiny_clip_path`` is the file to pass as ``TRAINER.ENPROMPT.CLIP_WEIGHTS``
 (or to :func:`enprompt.clip_loader.load_clip`), so every test loads CLIP
-through the project's own loader, the path the official weights take.
+through the project's own loader, the path the official weights take;
+``tiny_clip`` is that model, loaded. ``torch_single_thread`` (a test) and
+``torch_single_thread_module`` (a module-scoped fixture) run with one
+intra-op thread. The helper modules the tests share are listed in
+``tests/__init__.py``.
 """
+import contextlib
+
 import pytest
 
 from enprompt.tiny_clip import save_random_clip
@@ -28,6 +34,18 @@ def tiny_clip(tiny_clip_path):
     return load_clip("ViT-B/16", tiny_clip_path)
 
 
+@contextlib.contextmanager
+def _one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture
 def torch_single_thread():
     """Run a test with one intra-op thread.
@@ -36,9 +54,12 @@ def torch_single_thread():
     and on a busy two-core machine idle-spinning worker threads make such
     tests several times slower.
     """
-    import torch
+    with _one_torch_thread():
+        yield
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+
+@pytest.fixture(scope="module")
+def torch_single_thread_module():
+    """``torch_single_thread`` for a module-scoped fixture: one thread until the test module ends."""
+    with _one_torch_thread():
+        yield

@@ -1,16 +1,19 @@
 """A toy dataset and trainer registered in the engine, for the engine's own tests.
 
-They exercise the loop, checkpoints, resume and evaluation without CLIP.
+They exercise the loop, checkpoints, resume and evaluation without CLIP:
+``make_toy_images(root)`` writes the images, ``register_toys(api)`` registers
+``ToyColours`` and ``ToyTrainer``, ``toy_cfg(root, output_dir, **overrides)``
+is the config that runs them.
 """
 import os
 import os.path as osp
 
 import numpy as np
-import torch
 import torch.nn as nn
 from PIL import Image
 
 import enprompt.engine
+from tests.configs import make_cfg
 
 TOY_CLASSES = ["red", "green", "blue"]
 _COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
@@ -91,41 +94,23 @@ def register_toys(api=enprompt.engine):
     return ToyColours, ToyTrainer
 
 
+TOY_OPTS = (
+    "DATASET.NAME", "ToyColours", "TRAINER.NAME", "ToyTrainer",
+    "INPUT.SIZE", (8, 8), "INPUT.TRANSFORMS", ("normalize",),
+    "DATALOADER.NUM_WORKERS", 0, "DATALOADER.TRAIN_X.BATCH_SIZE", 4, "DATALOADER.TEST.BATCH_SIZE", 5,
+    "OPTIM.NAME", "sgd", "OPTIM.LR", 0.5, "OPTIM.MAX_EPOCH", 4, "OPTIM.LR_SCHEDULER", "cosine",
+    "OPTIM.WARMUP_EPOCH", 1, "OPTIM.WARMUP_TYPE", "constant",
+    "USE_CUDA", False, "SEED", 1,
+)
+
+
 def toy_cfg(root, output_dir, api=enprompt.engine, **overrides):
-    """A config for ToyTrainer on ToyColours (call ``cfg.freeze()`` before use)."""
+    """A config for ToyTrainer on ToyColours (call ``cfg.freeze()`` before use).
+
+    ``overrides``: ``{"KEY.NAME": value}``, merged after :data:`TOY_OPTS`.
+    """
     register_toys(api)
-    cfg = api.get_cfg_default()
-    cfg.DATASET.ROOT = root
-    cfg.DATASET.NAME = "ToyColours"
-    cfg.TRAINER.NAME = "ToyTrainer"
-    cfg.OUTPUT_DIR = output_dir
-    cfg.INPUT.SIZE = (8, 8)
-    cfg.INPUT.TRANSFORMS = ("normalize",)
-    cfg.DATALOADER.NUM_WORKERS = 0
-    cfg.DATALOADER.TRAIN_X.BATCH_SIZE = 4
-    cfg.DATALOADER.TEST.BATCH_SIZE = 5
-    cfg.OPTIM.NAME = "sgd"
-    cfg.OPTIM.LR = 0.5
-    cfg.OPTIM.MAX_EPOCH = 4
-    cfg.OPTIM.LR_SCHEDULER = "cosine"
-    cfg.OPTIM.WARMUP_EPOCH = 1
-    cfg.OPTIM.WARMUP_TYPE = "constant"
-    cfg.USE_CUDA = False
-    cfg.SEED = 1
+    opts = [*TOY_OPTS, "DATASET.ROOT", root, "OUTPUT_DIR", output_dir]
     for key, value in overrides.items():
-        node = cfg
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = getattr(node, p)
-        setattr(node, leaf, value)
-    return cfg
-
-
-def trained_weights(trainer):
-    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+        opts += [key, value]
+    return make_cfg(*opts, engine=api, enprompt_keys=False)

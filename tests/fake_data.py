@@ -123,9 +123,11 @@ class _Painter:
         write_image(path, color, self.image_size)
 
 
-def _check_count(n, available, what):
+def _first(available, n, what):
+    """The first ``n`` of ``available``; a clear error where there are fewer."""
     if n > len(available):
         raise ValueError(f"at most {len(available)} {what} are available, got {n}")
+    return available[:n]
 
 
 def _write_lines(path, lines):
@@ -183,10 +185,11 @@ CALTECH_CLASSES = [
 
 
 def _make_class_folders(dataset_dir, image_folder, folders, n_per_class, paint, image_name):
-    """Write ``n_per_class`` images into ``<image_folder>/<folder>/`` for each folder."""
+    """Write ``n_per_class`` images into ``<image_folder>/<folder>/`` for each folder; returns ``dataset_dir``."""
     for label, folder in enumerate(folders):
         for i in range(n_per_class):
             paint(osp.join(dataset_dir, image_folder, folder, image_name(folder, i)), label)
+    return dataset_dir
 
 
 def make_dtd(root, n_classes=4, n_per_class=5, class_dependent=False, image_size=8):
@@ -195,12 +198,9 @@ def make_dtd(root, n_classes=4, n_per_class=5, class_dependent=False, image_size
     With ``n_per_class`` >= 4 the reader's 50/20/30 split works; the train
     part has ``round(n_per_class / 2)`` images per class.
     """
-    _check_count(n_classes, DTD_CLASSES, "DTD classes")
-    dataset_dir = osp.join(root, "dtd")
-    folders = DTD_CLASSES[:n_classes]
-    paint = _Painter(n_classes, class_dependent, image_size)
-    _make_class_folders(
-        dataset_dir, "images", folders, n_per_class, paint,
+    folders = _first(DTD_CLASSES, n_classes, "DTD classes")
+    dataset_dir = _make_class_folders(
+        osp.join(root, "dtd"), "images", folders, n_per_class, _Painter(n_classes, class_dependent, image_size),
         lambda c, i: f"{c}_{i + 1:04d}.jpg",
     )
     return FakeDataset("dtd", "DescribableTextures", root, dataset_dir, list(folders))
@@ -208,12 +208,9 @@ def make_dtd(root, n_classes=4, n_per_class=5, class_dependent=False, image_size
 
 def make_food101(root, n_classes=3, n_per_class=5, class_dependent=False, image_size=8):
     """Food-101: ``food-101/images/<dish>/<id>.jpg`` (plus ``meta/``, unused)."""
-    _check_count(n_classes, FOOD101_CLASSES, "Food101 classes")
-    dataset_dir = osp.join(root, "food-101")
-    folders = FOOD101_CLASSES[:n_classes]
-    paint = _Painter(n_classes, class_dependent, image_size)
-    _make_class_folders(
-        dataset_dir, "images", folders, n_per_class, paint,
+    folders = _first(FOOD101_CLASSES, n_classes, "Food101 classes")
+    dataset_dir = _make_class_folders(
+        osp.join(root, "food-101"), "images", folders, n_per_class, _Painter(n_classes, class_dependent, image_size),
         lambda c, i: f"{100000 + 7 * i + len(c)}.jpg",
     )
     _write_lines(osp.join(dataset_dir, "meta", "classes.txt"), folders)
@@ -222,13 +219,10 @@ def make_food101(root, n_classes=3, n_per_class=5, class_dependent=False, image_
 
 def make_eurosat(root, n_classes=3, n_per_class=5, class_dependent=False, image_size=8):
     """EuroSAT: ``eurosat/2750/<Class>/<Class>_N.jpg``; classes get EuroSAT's long names."""
-    _check_count(n_classes, EUROSAT_CLASSES, "EuroSAT classes")
-    dataset_dir = osp.join(root, "eurosat")
-    chosen = EUROSAT_CLASSES[:n_classes]
-    paint = _Painter(n_classes, class_dependent, image_size)
-    _make_class_folders(
-        dataset_dir, "2750", [f for f, _ in chosen], n_per_class, paint,
-        lambda c, i: f"{c}_{i + 1}.jpg",
+    chosen = _first(EUROSAT_CLASSES, n_classes, "EuroSAT classes")
+    dataset_dir = _make_class_folders(
+        osp.join(root, "eurosat"), "2750", [f for f, _ in chosen], n_per_class,
+        _Painter(n_classes, class_dependent, image_size), lambda c, i: f"{c}_{i + 1}.jpg",
     )
     return FakeDataset("eurosat", "EuroSAT", root, dataset_dir, [n for _, n in chosen])
 
@@ -240,14 +234,10 @@ def make_caltech101(root, n_classes=6, n_per_class=5, class_dependent=False, ima
     folders and the renamed ``Faces``, ``Leopards``, ``Motorbikes`` (and
     ``airplanes`` when ``n_classes`` >= 5).
     """
-    _check_count(n_classes, CALTECH_CLASSES, "Caltech101 classes")
-    dataset_dir = osp.join(root, "caltech-101")
-    chosen = CALTECH_CLASSES[:n_classes]
-    folders = CALTECH_IGNORED + [f for f, _ in chosen]
-    paint = _Painter(n_classes, class_dependent, image_size)
-    _make_class_folders(
-        dataset_dir, "101_ObjectCategories", folders, n_per_class, paint,
-        lambda c, i: f"image_{i + 1:04d}.jpg",
+    chosen = _first(CALTECH_CLASSES, n_classes, "Caltech101 classes")
+    dataset_dir = _make_class_folders(
+        osp.join(root, "caltech-101"), "101_ObjectCategories", CALTECH_IGNORED + [f for f, _ in chosen],
+        n_per_class, _Painter(n_classes, class_dependent, image_size), lambda c, i: f"image_{i + 1:04d}.jpg",
     )
     return FakeDataset("caltech101", "Caltech101", root, dataset_dir, [n for _, n in chosen])
 
@@ -267,12 +257,12 @@ PETS_BREEDS = [
 def make_oxford_pets(root, n_classes=4, n_trainval=4, n_test=2, class_dependent=False, image_size=8):
     """Oxford-IIIT Pet: ``oxford_pets/images/<Breed>_<n>.jpg`` and
     ``annotations/{trainval,test}.txt`` (``name class_id species breed_id``)."""
-    _check_count(n_classes, PETS_BREEDS, "Pets breeds")
+    breeds = _first(PETS_BREEDS, n_classes, "Pets breeds")
     dataset_dir = osp.join(root, "oxford_pets")
     paint = _Painter(n_classes, class_dependent, image_size)
     lines = {"trainval": [], "test": []}
     species_ids = {"cat": 0, "dog": 0}
-    for label, breed in enumerate(PETS_BREEDS[:n_classes]):
+    for label, breed in enumerate(breeds):
         species = "cat" if breed[0].isupper() else "dog"
         species_ids[species] += 1
         for i in range(n_trainval + n_test):
@@ -284,7 +274,7 @@ def make_oxford_pets(root, n_classes=4, n_trainval=4, n_test=2, class_dependent=
             )
     for part, part_lines in lines.items():
         _write_lines(osp.join(dataset_dir, "annotations", f"{part}.txt"), part_lines)
-    classnames = [b.lower() for b in PETS_BREEDS[:n_classes]]
+    classnames = [b.lower() for b in breeds]
     return FakeDataset("oxford_pets", "OxfordPets", root, dataset_dir, classnames)
 
 
@@ -322,7 +312,7 @@ def make_stanford_cars(root, n_classes=3, n_train=4, n_test=2, class_dependent=F
     import numpy as np
     from scipy.io import savemat
 
-    _check_count(n_classes, CARS_CLASSES, "Stanford Cars classes")
+    chosen = _first(CARS_CLASSES, n_classes, "Stanford Cars classes")
     dataset_dir = osp.join(root, "stanford_cars")
     paint = _Painter(n_classes, class_dependent, image_size)
     meta = np.empty((1, len(CARS_CLASSES)), dtype=object)
@@ -346,7 +336,7 @@ def make_stanford_cars(root, n_classes=3, n_train=4, n_test=2, class_dependent=F
         savemat(osp.join(dataset_dir, anno_path), {"annotations": _cars_struct(fnames, classes)})
 
     classnames = []
-    for name in CARS_CLASSES[:n_classes]:
+    for name in chosen:
         words = name.split(" ")
         classnames.append(" ".join([words[-1]] + words[:-1]))
     return FakeDataset("stanford_cars", "StanfordCars", root, dataset_dir, classnames)
@@ -364,7 +354,7 @@ def make_oxford_flowers(root, n_classes=3, n_per_class=5, class_dependent=False,
     import numpy as np
     from scipy.io import savemat
 
-    _check_count(n_classes, FLOWERS_NAMES, "Flowers classes")
+    names = _first(FLOWERS_NAMES, n_classes, "Flowers classes")
     dataset_dir = osp.join(root, "oxford_flowers")
     paint = _Painter(n_classes, class_dependent, image_size)
     # the last class appears first in the label file, as label order in the
@@ -381,9 +371,7 @@ def make_oxford_flowers(root, n_classes=3, n_per_class=5, class_dependent=False,
     cat_to_name = {str(i + 1): name for i, name in enumerate(FLOWERS_NAMES)}
     with open(osp.join(dataset_dir, "cat_to_name.json"), "w") as f:
         json.dump(cat_to_name, f)
-    return FakeDataset(
-        "oxford_flowers", "OxfordFlowers", root, dataset_dir, FLOWERS_NAMES[:n_classes]
-    )
+    return FakeDataset("oxford_flowers", "OxfordFlowers", root, dataset_dir, names)
 
 
 AIRCRAFT_VARIANTS = ["707-320", "A300B4", "F/A-18", "Gulfstream IV", "Cessna 172", "Tu-134"]
@@ -393,7 +381,7 @@ def make_fgvc_aircraft(root, n_classes=3, n_per_split=2, class_dependent=False, 
     """FGVC-Aircraft (``data/`` of the official archive renamed to
     ``fgvc_aircraft/``): ``images/<id>.jpg``, ``variants.txt`` and
     ``images_variant_{train,val,test}.txt`` (``<id> <variant words>``)."""
-    _check_count(n_classes, AIRCRAFT_VARIANTS, "Aircraft variants")
+    variants = _first(AIRCRAFT_VARIANTS, n_classes, "Aircraft variants")
     dataset_dir = osp.join(root, "fgvc_aircraft")
     paint = _Painter(n_classes, class_dependent, image_size)
     _write_lines(osp.join(dataset_dir, "variants.txt"), AIRCRAFT_VARIANTS)
@@ -401,14 +389,12 @@ def make_fgvc_aircraft(root, n_classes=3, n_per_split=2, class_dependent=False, 
     for split in ("train", "val", "test"):
         lines = []
         for i in range(n_per_split):
-            for label, variant in enumerate(AIRCRAFT_VARIANTS[:n_classes]):
+            for label, variant in enumerate(variants):
                 image_id += 13
                 paint(osp.join(dataset_dir, "images", f"{image_id}.jpg"), label)
                 lines.append(f"{image_id} {variant}")
         _write_lines(osp.join(dataset_dir, f"images_variant_{split}.txt"), lines)
-    return FakeDataset(
-        "fgvc_aircraft", "FGVCAircraft", root, dataset_dir, AIRCRAFT_VARIANTS[:n_classes]
-    )
+    return FakeDataset("fgvc_aircraft", "FGVCAircraft", root, dataset_dir, variants)
 
 
 # (ClassName.txt entry, expected class name)
@@ -424,10 +410,9 @@ SUN397_CLASSES = [
 def make_sun397(root, n_classes=3, n_train=4, n_test=2, class_dependent=False, image_size=8):
     """SUN397: ``sun397/SUN397/<letter>/<class path>/sun_*.jpg`` plus
     ``ClassName.txt``, ``Training_01.txt`` and ``Testing_01.txt`` next to it."""
-    _check_count(n_classes, SUN397_CLASSES, "SUN397 classes")
+    chosen = _first(SUN397_CLASSES, n_classes, "SUN397 classes")
     dataset_dir = osp.join(root, "sun397")
     paint = _Painter(n_classes, class_dependent, image_size)
-    chosen = SUN397_CLASSES[:n_classes]
     _write_lines(osp.join(dataset_dir, "ClassName.txt"), [c for c, _ in chosen])
     lines = {"Training_01.txt": [], "Testing_01.txt": []}
     for label, (cpath, _) in enumerate(chosen):
@@ -454,10 +439,9 @@ def make_ucf101(root, n_classes=3, n_train=4, n_test=2, class_dependent=False, i
     """UCF101 middle frames: ``ucf101/UCF-101-midframes/<Renamed_Action>/v_*.jpg``
     and ``ucfTrainTestlist/{classInd,trainlist01,testlist01}.txt`` (which name
     the ``.avi`` videos under their CamelCase action)."""
-    _check_count(n_classes, UCF101_CLASSES, "UCF101 classes")
+    chosen = _first(UCF101_CLASSES, n_classes, "UCF101 classes")
     dataset_dir = osp.join(root, "ucf101")
     paint = _Painter(n_classes, class_dependent, image_size)
-    chosen = UCF101_CLASSES[:n_classes]
     list_dir = osp.join(dataset_dir, "ucfTrainTestlist")
     _write_lines(
         osp.join(list_dir, "classInd.txt"),
@@ -508,12 +492,12 @@ def make_imagenet(
     ``sort_val=False`` leaves the validation images loose in ``images/val/``,
     as in the official archive before ``valprep.sh``.
     """
-    _check_count(n_classes, IMAGENET_CLASSES, "ImageNet classes")
+    chosen = _first(IMAGENET_CLASSES, n_classes, "ImageNet classes")
     dataset_dir = osp.join(root, "imagenet")
     paint = _Painter(n_classes, class_dependent, image_size)
     _write_classnames(dataset_dir, n_classes)
     val_index = 0
-    for label, (wnid, _) in enumerate(IMAGENET_CLASSES[:n_classes]):
+    for label, (wnid, _) in enumerate(chosen):
         for i in range(n_train):
             paint(osp.join(dataset_dir, "images", "train", wnid, f"{wnid}_{i + 1}.JPEG"), label)
         for i in range(n_val):
@@ -521,15 +505,13 @@ def make_imagenet(
             name = f"ILSVRC2012_val_{val_index:08d}.JPEG"
             sub = (wnid, name) if sort_val else (name,)
             paint(osp.join(dataset_dir, "images", "val", *sub), label)
-    return FakeDataset(
-        "imagenet", "ImageNet", root, dataset_dir, [n for _, n in IMAGENET_CLASSES[:n_classes]]
-    )
+    return FakeDataset("imagenet", "ImageNet", root, dataset_dir, [n for _, n in chosen])
 
 
 def make_imagenetv2(root, n_classes=4, n_per_class=2, class_dependent=False, image_size=8):
     """ImageNetV2 matched-frequency: ``imagenetv2/imagenetv2-matched-frequency-format-val/<label>/``
     and ``classnames.txt`` (label i is the i-th line)."""
-    _check_count(n_classes, IMAGENET_CLASSES, "ImageNet classes")
+    chosen = _first(IMAGENET_CLASSES, n_classes, "ImageNet classes")
     dataset_dir = osp.join(root, "imagenetv2")
     paint = _Painter(n_classes, class_dependent, image_size)
     _write_classnames(dataset_dir, n_classes)
@@ -542,9 +524,7 @@ def make_imagenetv2(root, n_classes=4, n_per_class=2, class_dependent=False, ima
                 ),
                 label,
             )
-    return FakeDataset(
-        "imagenetv2", "ImageNetV2", root, dataset_dir, [n for _, n in IMAGENET_CLASSES[:n_classes]]
-    )
+    return FakeDataset("imagenetv2", "ImageNetV2", root, dataset_dir, [n for _, n in chosen])
 
 
 def _make_wnid_folders(root, folder, image_folder, name, reader, wnid_indices, n_per_class,
@@ -568,10 +548,10 @@ def _make_wnid_folders(root, folder, image_folder, name, reader, wnid_indices, n
 
 def make_imagenet_sketch(root, n_classes=4, n_per_class=2, class_dependent=False, image_size=8):
     """ImageNet-Sketch: ``imagenet-sketch/images/<wnid>/*.jpg`` and ``classnames.txt``."""
-    _check_count(n_classes, IMAGENET_CLASSES, "ImageNet classes")
+    indices = list(_first(range(len(IMAGENET_CLASSES)), n_classes, "ImageNet classes"))
     return _make_wnid_folders(
         root, "imagenet-sketch", "images", "imagenet_sketch", "ImageNetSketch",
-        list(range(n_classes)), n_per_class, class_dependent, image_size, readme=False,
+        indices, n_per_class, class_dependent, image_size, readme=False,
     )
 
 
@@ -579,8 +559,7 @@ def _subset_indices(n_classes):
     # ImageNet-A/R hold a subset of the 1000 classes: take every other one
     indices = list(range(0, len(IMAGENET_CLASSES), 2))
     indices += [i for i in range(len(IMAGENET_CLASSES)) if i not in indices]
-    _check_count(n_classes, indices, "ImageNet classes")
-    return sorted(indices[:n_classes])
+    return sorted(_first(indices, n_classes, "ImageNet classes"))
 
 
 def make_imagenet_a(root, n_classes=3, n_per_class=2, class_dependent=False, image_size=8):

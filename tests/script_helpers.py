@@ -7,13 +7,21 @@ call, answers ``-m enprompt.logparse`` with "no result" (exit 1), runs
 ``-m enprompt.protocols`` with the real interpreter, and for ``train.py``
 saves an empty last-epoch checkpoint in its ``--output-dir``, so that an
 evaluation script finds a "trained" model there. No torch is loaded.
+
+``SCRIPTS`` is the scripts' folder, ``SCRIPT_NAMES`` the scripts a user runs
+(every ``*.sh`` there but ``common.sh``), ``script_env(**extra)`` the
+environment of a script run, ``FakeBash`` a stand-in ``bash`` that records
+which step scripts a reproduce script runs, ``TrainPyCall`` the parsed
+arguments of one recorded ``train.py`` call.
 """
 import os
 import os.path as osp
 import subprocess
 import sys
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.child_process import assert_succeeded, child_env
+from tests.paths import REPO
+
 SCRIPTS = osp.join(REPO, "scripts", "enprompt")
 SCRIPT_NAMES = sorted(name for name in os.listdir(SCRIPTS)
                       if name.endswith(".sh") and name != "common.sh")
@@ -47,12 +55,12 @@ printf '\n' >> "$FAKE_BASH_LOG"
 
 
 def script_env(**extra):
-    """The environment of a script run: no DATA/OUTPUT/CFG unless given, this interpreter."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "OUTPUT", "CFG")}
+    """The environment of a script run: no DATA/OUTPUT/CFG unless given, this interpreter.
+
+    As every child process of the tests (:func:`tests.child_process.child_env`), one thread.
+    """
+    env = {k: v for k, v in child_env().items() if k not in ("DATA", "OUTPUT", "CFG")}
     env["PYTHON"] = sys.executable
-    # one thread: the tiny CLIP does not gain from more, and a busy machine
-    # (other tests in parallel) makes multi-threaded steps far slower
-    env.setdefault("OMP_NUM_THREADS", "1")
     env.update(extra)
     return env
 
@@ -63,11 +71,8 @@ def run_script(name, *args, cwd, env, check=True, shell="bash"):
         [shell, osp.join(SCRIPTS, name), *[str(a) for a in args]],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )
-    if check and process.returncode != 0:
-        raise AssertionError(
-            f"{name} {args} failed ({process.returncode}):\n"
-            f"{process.stdout[-3000:]}\n{process.stderr[-3000:]}"
-        )
+    if check:
+        assert_succeeded(process, f"{name} {args}")
     return process
 
 

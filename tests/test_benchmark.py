@@ -15,9 +15,10 @@ import sys
 import pytest
 
 from benchmarks import bench_train
+from tests.child_process import assert_succeeded
+from tests.paths import REPO
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SCRIPT = osp.join(REPO_ROOT, "benchmarks", "bench_train.py")
+SCRIPT = osp.join(REPO, "benchmarks", "bench_train.py")
 
 SMALL_RUN = [
     "--arch", "tiny", "--classes", "5", "--batch-size", "2", "--precision", "fp32",
@@ -31,16 +32,9 @@ def _positive_finite(value):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        path = tmp_path_factory.mktemp("bench") / "out.json"
-        returned = bench_train.main(SMALL_RUN + ["--isolation", "none", "--json", str(path)])
-    finally:
-        torch.set_num_threads(threads)
+def report(tmp_path_factory, torch_single_thread_module):
+    path = tmp_path_factory.mktemp("bench") / "out.json"
+    returned = bench_train.main(SMALL_RUN + ["--isolation", "none", "--json", str(path)])
     with open(path) as f:
         written = json.load(f)
     assert written == json.loads(json.dumps(returned))
@@ -164,9 +158,9 @@ def test_each_design_in_its_own_process(tmp_path):
     args = args[: args.index("--eval-images")] + ["--eval-images", "0", "--eval-passes", "1", "--quiet"]
     completed = subprocess.run(
         [sys.executable, SCRIPT, *args, "--designs", "enprompt", "--threads", "1", "--json", str(path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=120,
     )
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert_succeeded(completed, "bench_train.py")
     assert "| enprompt |" in completed.stdout
     with open(path) as f:
         report = json.load(f)

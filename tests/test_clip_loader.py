@@ -13,6 +13,7 @@ import torch
 from enprompt import clip_loader
 from enprompt.clip_loader import CLIPLoadError, load_clip
 from enprompt.tiny_clip import ARCHITECTURES, build_random_clip, save_random_clip
+from tests.comparisons import assert_same_weights
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -20,15 +21,6 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 def _sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
-
-
-def _assert_same_weights(model, reference):
-    ref = reference.state_dict()
-    got = model.state_dict()
-    assert set(got) == set(ref)
-    for key, value in ref.items():
-        assert got[key].dtype == value.dtype, key
-        assert torch.equal(got[key], value), key
 
 
 def test_plain_state_dict_gives_native_fp16_clip_on_cpu_in_eval(tiny_clip_path):
@@ -45,7 +37,7 @@ def test_plain_state_dict_gives_native_fp16_clip_on_cpu_in_eval(tiny_clip_path):
     assert model.visual.conv1.out_channels == arch["vision_width"]
     assert len(model.visual.transformer.resblocks) == arch["vision_layers"]
     assert model.visual.input_resolution == arch["image_resolution"]
-    _assert_same_weights(model, build_random_clip("tiny", seed=0))
+    assert_same_weights(model, build_random_clip("tiny", seed=0))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
@@ -55,7 +47,7 @@ def test_torchscript_archive_loads_same_weights(tmp_path, tiny_clip_path):
     scripted = torch.jit.load(jit_path, map_location="cpu")
     assert "input_resolution" in scripted.state_dict()
     model = load_clip("ViT-B/16", jit_path)
-    _assert_same_weights(model, load_clip("ViT-B/16", tiny_clip_path))
+    assert_same_weights(model, load_clip("ViT-B/16", tiny_clip_path))
 
 
 def test_state_dict_wrapper_and_module_prefix(tmp_path, tiny_clip_path):
@@ -64,7 +56,7 @@ def test_state_dict_wrapper_and_module_prefix(tmp_path, tiny_clip_path):
     path = tmp_path / "wrapped.pt"
     torch.save(wrapped, path)
     model = load_clip("ViT-B/16", str(path))
-    _assert_same_weights(model, load_clip("ViT-B/16", tiny_clip_path))
+    assert_same_weights(model, load_clip("ViT-B/16", tiny_clip_path))
 
 
 def test_seeded_random_clip_is_reproducible_and_seed_dependent():
@@ -320,7 +312,7 @@ def test_vendored_clip_with_design_details_builds_the_plain_clip(tmp_path, tiny_
 
     assert isinstance(model, vendored.model.CLIP) and not model.training
     assert model.design_details == PLAIN_DESIGN_DETAILS
-    _assert_same_weights(model, plain)  # same keys, values and native fp16 layout
+    assert_same_weights(model, plain)  # same keys, values and native fp16 layout
     with torch.no_grad():
         assert torch.equal(model.encode_image(images), plain.encode_image(images))
         assert torch.equal(model.encode_text(text), plain.encode_text(text))

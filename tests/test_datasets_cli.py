@@ -13,8 +13,7 @@ import pytest
 from enprompt.data import LAYOUTS
 from enprompt.data.__main__ import main
 from tests.fake_data import make_dataset, make_dtd, read_dataset
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.paths import REPO
 
 UCF_ZIP_ID = "10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O"
 CLASSNAMES_ID = "1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF"

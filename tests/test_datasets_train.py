@@ -1,16 +1,10 @@
 """Every dataset config runs through train.py: zero-shot CLIP evaluation on fake data."""
-import os.path as osp
-import re
-import sys
-
 import pytest
 
 from tests.fake_data import FAKE_BUILDERS, make_dataset
-from tests.log_tee import undo_log_tee
-
-import train  # noqa: E402  (the repository root is on sys.path: pytest.ini)
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.log_patterns import final_result
+from tests.paths import dataset_config
+from tests.train_py import main_in_process, train_argv
 
 # test images per fake dataset (default fake sizes; see test_datasets.PER_CLASS)
 N_TEST = {
@@ -26,26 +20,12 @@ def test_dataset_config_runs_zero_shot_eval(name, tmp_path, tiny_clip_path, monk
     assert set(N_TEST) == set(FAKE_BUILDERS)
     fake = make_dataset(name, str(tmp_path / "data"))
     out = tmp_path / "out"
-    args = train.build_parser().parse_args([
-        "--root", str(tmp_path / "data"),
-        "--seed", "1",
-        "--trainer", "ZeroshotCLIP",
-        "--dataset-config-file", osp.join(REPO, "configs", "datasets", f"{name}.yaml"),
-        "--output-dir", str(out),
-        "--eval-only",
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", tiny_clip_path,
-        "DATALOADER.NUM_WORKERS", "0",
-        "DATALOADER.TEST.BATCH_SIZE", "16",
-    ])
-    # pip's package list is not what this test checks, and costs 0.5 s per run
-    monkeypatch.setattr(train, "collect_env_info", lambda: "(not collected in this test)")
-    monkeypatch.setattr(sys, "stdout", sys.stdout)  # train.py tees stdout into its log
-    try:
-        train.main(args)
-    finally:
-        undo_log_tee()
+    main_in_process(train_argv(
+        "DATALOADER.NUM_WORKERS", 0, "DATALOADER.TEST.BATCH_SIZE", 16,
+        root=str(tmp_path / "data"), output_dir=str(out), clip_weights=tiny_clip_path, seed=1,
+        trainer="ZeroshotCLIP", dataset_config=dataset_config(name), config_file=None, flags=["--eval-only"],
+    ), monkeypatch)
     log = (out / "log.txt").read_text()
     assert f"Loading dataset: {fake.reader}" in log
     assert "=> result" in log
-    assert re.search(rf"\* total: {N_TEST[name]}\b", log), log[-2000:]
-    assert re.search(r"\* accuracy: [\d.]+%", log)
+    assert final_result(log)["total"] == N_TEST[name], log[-2000:]

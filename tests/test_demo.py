@@ -8,8 +8,9 @@ import numpy as np
 from PIL import Image
 
 from enprompt.demo import make_texture_dataset
+from tests.child_process import assert_succeeded
+from tests.paths import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 B2N = osp.join("dtd", "shots_16", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new", "seed1")
 
 
@@ -24,7 +25,7 @@ def run_demo(out, *extra):
 def test_demo_runs_the_base2new_scripts_and_prints_the_table(tmp_path):
     out = tmp_path / "demo"
     process = run_demo(out)
-    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    assert_succeeded(process, "python -m enprompt.demo")
     stdout = process.stdout
     assert "The CLIP weights are RANDOM" in stdout
     assert "### Base-to-novel: EnPrompt / vit_b16_c4_ep5_batch4_base2new" in stdout

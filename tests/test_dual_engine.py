@@ -14,18 +14,18 @@ import sys
 import pytest
 
 from enprompt.engine.exports import ALWAYS_BUILTIN, DASSL_API
+from tests.child_process import assert_succeeded, child_env
 from tests.engine_toys import make_toy_images
+from tests.paths import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def _probe(root, out_dir, engine_env):
+def _probe(root, out_dir, engine):
     result = os.path.join(out_dir, "result.json")
-    env = dict(os.environ, **engine_env)
-    subprocess.run(
+    process = subprocess.run(
         [sys.executable, "-m", "tests.dual_engine_probe", root, out_dir, result],
-        cwd=REPO, env=env, check=True, capture_output=True,
+        cwd=REPO, env=child_env(engine), capture_output=True, text=True,
     )
+    assert_succeeded(process, f"the dual-engine probe ({engine})")
     with open(result) as f:
         return json.load(f)
 
@@ -36,8 +36,8 @@ def _probe(root, out_dir, engine_env):
 )
 def test_same_samples_learning_rates_checkpoints_and_accuracy(tmp_path):
     root = make_toy_images(str(tmp_path / "data"), n_per_class=8)
-    real = _probe(root, str(tmp_path / "real"), {})
-    builtin = _probe(root, str(tmp_path / "builtin"), {"ENPROMPT_ENGINE": "builtin"})
+    real = _probe(root, str(tmp_path / "real"), "dassl")
+    builtin = _probe(root, str(tmp_path / "builtin"), "builtin")
     assert real.pop("engine") == "dassl" and builtin.pop("engine") == "builtin"
     assert real["train_x"] == builtin["train_x"]  # same few-shot samples for the same seed
     assert real["lrs"] == pytest.approx(builtin["lrs"], rel=1e-12)

@@ -6,6 +6,7 @@ import torch
 import torchvision.transforms as T
 from PIL import Image
 
+import enprompt.engine
 from enprompt.engine import (
     DatasetBase,
     Datum,
@@ -15,6 +16,7 @@ from enprompt.engine import (
     get_cfg_default,
     set_random_seed,
 )
+from tests.configs import make_cfg
 from tests.dassl_reference import fewshot_reference
 
 
@@ -76,12 +78,11 @@ def test_datum_checks_the_image_exists(tmp_path):
 
 
 def _cfg(**input_keys):
-    cfg = get_cfg_default()
-    cfg.INPUT.SIZE = (32, 32)
-    cfg.INPUT.INTERPOLATION = "bicubic"
-    for k, v in input_keys.items():
-        setattr(cfg.INPUT, k, v)
-    return cfg
+    """The engine's defaults at 32 px, bicubic, then ``INPUT.<key> = value`` for each of ``input_keys``."""
+    opts = ["INPUT.SIZE", (32, 32), "INPUT.INTERPOLATION", "bicubic"]
+    for key, value in input_keys.items():
+        opts += [f"INPUT.{key}", value]
+    return make_cfg(*opts, engine=enprompt.engine, enprompt_keys=False)
 
 
 def test_train_transform_order_matches_dassl():

@@ -8,7 +8,10 @@ import pytest
 
 from enprompt.engine import build_trainer, load_checkpoint, set_random_seed, setup_logger
 from enprompt.engine.logger import Logger
-from tests.engine_toys import assert_same_weights, make_toy_images, toy_cfg, trained_weights
+from tests.comparisons import assert_same, state_copy
+from tests.engine_toys import make_toy_images, toy_cfg
+from tests.log_patterns import RESULT_BLOCK, result_blocks
+from tests.trainer_tools import train_until_killed
 
 
 @pytest.fixture(scope="module")
@@ -16,10 +19,14 @@ def toy_root(tmp_path_factory):
     return make_toy_images(str(tmp_path_factory.mktemp("toydata")))
 
 
-def _run(cfg):
+def _build(cfg):
     cfg.freeze()
     set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    return build_trainer(cfg)
+
+
+def _run(cfg):
+    trainer = _build(cfg)
     trainer.train()
     return trainer
 
@@ -46,12 +53,11 @@ def test_epoch_log_line_and_result_block(toy_root, tmp_path, capsys):
     tail = out[out.index("Finish training"):]
     block = re.search(
         r"Finish training\nDeploy the last-epoch model\nEvaluate on the \*test\* set\n"
-        r"=> result\n\* total: 18\n\* correct: (\d+)\n\* accuracy: (\d+\.\d)%\n"
-        r"\* error: (\d+\.\d)%\n\* macro_f1: (\d+\.\d)%\nElapsed: \d+:\d\d:\d\d\n",
+        + RESULT_BLOCK.pattern + r"\nElapsed: \d+:\d\d:\d\d\n",
         tail,
     )
-    assert block, tail
-    correct, acc, err = int(block.group(1)), float(block.group(2)), float(block.group(3))
+    assert block and block["total"] == "18", tail
+    correct, acc, err = int(block["correct"]), float(block["accuracy"]), float(block["error"])
     assert acc == pytest.approx(round(100 * correct / 18, 1))
     assert err == pytest.approx(round(100 - 100 * correct / 18, 1))
     assert correct == 18  # the colours are trivially separable
@@ -76,41 +82,17 @@ def test_drop_last_only_when_a_full_batch_exists(toy_root, tmp_path):
     assert [len(b["label"]) for b in trainer.train_loader_x] == [3]
 
 
-class _Interrupt(Exception):
-    pass
-
-
-def _train_until_killed(cfg, kill_in_epoch, monkeypatch):
-    """Train, raising inside run_epoch of 0-based epoch ``kill_in_epoch`` (a killed job)."""
-    cfg.freeze()
-    set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
-    original = type(trainer).run_epoch
-
-    def run_epoch_then_die(self):
-        if self.epoch == kill_in_epoch:
-            raise _Interrupt
-        original(self)
-
-    monkeypatch.setattr(type(trainer), "run_epoch", run_epoch_then_die)
-    with pytest.raises(_Interrupt):
-        trainer.train()
-    monkeypatch.undo()
-
-
 @pytest.mark.parametrize("checkpoint_freq", [0, 2])
-def test_resume_after_interruption_matches_uninterrupted_run(
-    toy_root, tmp_path, capsys, monkeypatch, checkpoint_freq
-):
+def test_resume_after_interruption_matches_uninterrupted_run(toy_root, tmp_path, capsys, checkpoint_freq):
     freq = {"TRAIN.CHECKPOINT_FREQ": checkpoint_freq}
     reference = _run(toy_cfg(toy_root, str(tmp_path / "ref"), **freq))
-    expected = trained_weights(reference)
+    expected = state_copy(reference.model)
     kept = sorted(os.listdir(tmp_path / "ref" / "toy_head"))
     assert kept == (["checkpoint", "model.pth.tar-4"] if checkpoint_freq == 0 else
                     ["checkpoint", "model.pth.tar-2", "model.pth.tar-4"])  # Dassl's files
 
     out_dir = str(tmp_path / "interrupted")
-    _train_until_killed(toy_cfg(toy_root, out_dir, **freq), kill_in_epoch=2, monkeypatch=monkeypatch)
+    train_until_killed(_build(toy_cfg(toy_root, out_dir, **freq)), in_epoch=2)
     # Every finished epoch is a resume point; older ones Dassl would not keep are gone.
     assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-2"]
     capsys.readouterr()
@@ -120,14 +102,14 @@ def test_resume_after_interruption_matches_uninterrupted_run(
     out = capsys.readouterr().out
     assert "Found checkpoint at" in out and "Previous epoch: 2" in out
     assert "epoch [1/4]" not in out and "epoch [2/4]" not in out and "epoch [3/4]" in out
-    assert_same_weights(trained_weights(resumed), expected)
+    assert_same(expected, state_copy(resumed.model))
     assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == kept
 
 
-def test_interrupted_resume_point_is_removed_after_the_next_epoch(toy_root, tmp_path, monkeypatch):
+def test_interrupted_resume_point_is_removed_after_the_next_epoch(toy_root, tmp_path):
     out_dir = str(tmp_path / "twice")
-    _train_until_killed(toy_cfg(toy_root, out_dir), kill_in_epoch=1, monkeypatch=monkeypatch)
-    _train_until_killed(toy_cfg(toy_root, out_dir), kill_in_epoch=3, monkeypatch=monkeypatch)
+    train_until_killed(_build(toy_cfg(toy_root, out_dir)), in_epoch=1)
+    train_until_killed(_build(toy_cfg(toy_root, out_dir)), in_epoch=3)
     assert sorted(os.listdir(osp.join(out_dir, "toy_head"))) == ["checkpoint", "model.pth.tar-3"]
 
 
@@ -158,8 +140,7 @@ def test_best_val_model_is_saved_and_deployed(toy_root, tmp_path, capsys):
     _run(toy_cfg(toy_root, out_dir, **{"TEST.FINAL_MODEL": "best_val"}))
     out = capsys.readouterr().out
     training, final = out.split("Finish training")
-    val = [float(a) for a in re.findall(r"Evaluate on the \*val\* set\n=> result\n(?:.*\n){2}\* accuracy: "
-                                         r"(\d+\.\d)%", training)]
+    val = [block["accuracy"] for block in result_blocks(training, after="Evaluate on the *val* set")]
     assert len(val) == 4  # one val evaluation per epoch
     best_epoch = val.index(max(val)) + 1  # the first epoch with the best result wins
     folder = osp.join(out_dir, "toy_head")
@@ -184,12 +165,12 @@ def test_load_model_refuses_a_checkpoint_that_does_not_fit(toy_root, tmp_path):
     ckpt = torch.load(path, weights_only=True)
     ckpt["state_dict"]["fc.weight"] = torch.zeros(4, 3)
     torch.save(ckpt, path)
-    before = trained_weights(trained)
+    before = state_copy(trained.model)
     with pytest.raises(ValueError) as info:
         trained.load_model(out_dir, epoch=1)
     assert "shape mismatch: fc.weight: checkpoint (4, 3) vs model (3, 3)" in str(info.value)
     assert str(info.value).endswith(trained.checkpoint_mismatch_hint)  # the method's own words, if any
-    assert_same_weights(trained_weights(trained), before)  # nothing half-loaded
+    assert_same(before, state_copy(trained.model))  # nothing half-loaded
 
     ckpt["meta"]["backbone"] = "ViT-B/32"
     torch.save(ckpt, path)
@@ -240,10 +221,7 @@ def test_nan_loss_stops_with_epoch_batch_terms_and_keeps_last_checkpoint(toy_roo
     import torch
 
     out_dir = str(tmp_path / "nan")
-    cfg = toy_cfg(toy_root, out_dir)
-    cfg.freeze()
-    set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    trainer = _build(toy_cfg(toy_root, out_dir))
     original = type(trainer).forward_backward
 
     def poisoned(self, batch):

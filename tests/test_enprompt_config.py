@@ -1,18 +1,14 @@
 """TRAINER.ENPROMPT keys: defaults, idempotence, and the checks' messages."""
-import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 from yacs.config import CfgNode as CN
 
 from enprompt.choices import CHOICES
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
-from enprompt.dassl import get_cfg_default
 from enprompt.model import cast_clip_weights
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.child_process import modules_loaded_by
+from tests.configs import make_cfg
 
 DEFAULTS = {
     "N_CTX_VISION": 4,
@@ -36,13 +32,6 @@ def _get(node, dotted):
     for part in dotted.split("."):
         node = node[part]
     return node
-
-
-def make_cfg(*opts):
-    cfg = get_cfg_default()
-    add_enprompt_config(cfg)
-    cfg.merge_from_list([str(o) for o in opts])
-    return cfg
 
 
 def test_defaults():
@@ -116,14 +105,7 @@ def test_checks_against_the_loaded_backbone(tiny_clip):
 
 
 def test_importing_the_config_loads_neither_torch_nor_clip():
-    # A fresh interpreter: in this one the other tests have imported torch long ago.
-    code = (
-        "import sys, enprompt.config; "
-        "loaded = [m for m in ('torch', 'clip') if m in sys.modules]; "
-        "assert not loaded, f'import enprompt.config loaded {loaded}'"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert modules_loaded_by("import enprompt.config", ("torch", "clip")) == []
 
 
 def _zeroshot_check_cfg(prec):

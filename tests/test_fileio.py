@@ -1,13 +1,12 @@
 """``enprompt.fileio``: atomic writes (the one implementation every writer uses)."""
 import errno
 import os
-import subprocess
-import sys
 
 import pytest
 
 from enprompt import fileio
 from enprompt.fileio import atomic_write, read_json, write_json
+from tests.child_process import modules_loaded_by
 
 
 def test_success_replaces_the_target_and_leaves_no_temporary_file(tmp_path):
@@ -55,6 +54,4 @@ def test_read_mode_is_refused(tmp_path):
 
 
 def test_needs_only_the_standard_library():
-    code = "import sys, enprompt.fileio; print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    assert modules_loaded_by("import enprompt.fileio", ("torch", "numpy", "PIL")) == []

@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from enprompt.config import add_enprompt_config
-from enprompt.dassl import get_cfg_default, save_checkpoint
+from enprompt.dassl import save_checkpoint
 from enprompt.model import (
     EnPromptLearner,
     ZeroshotCLIPClassifier,
@@ -18,6 +17,7 @@ from enprompt.model import (
     cast_clip_weights,
 )
 from enprompt.tiny_clip import build_random_clip
+from tests.configs import make_cfg
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -25,12 +25,9 @@ BASE = ["banded", "blotchy", "braided"]
 NEW = ["bubbly", "bumpy", "chequered", "cobwebbed"]
 
 
-def make_cfg(*opts):
-    cfg = get_cfg_default()
-    add_enprompt_config(cfg)
-    cfg.DATASET.NAME = "DescribableTextures"
-    cfg.merge_from_list(list(opts))
-    return cfg
+def dtd_cfg(*opts):
+    """The defaults with EnPrompt's keys, for DTD (its prompt template), then ``opts``."""
+    return make_cfg("DATASET.NAME", "DescribableTextures", *opts)
 
 
 def _images(n=4, seed=0):
@@ -41,8 +38,17 @@ def _clip_fp32(tiny_clip):
     return cast_clip_weights(tiny_clip, "fp32")
 
 
+def _train_steps(model, optim, batches):
+    """One optimiser step on the model's loss for each ``(images, labels)`` of ``batches``."""
+    for images, labels in batches:
+        loss = model(images, labels)["loss"]
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+
+
 def test_only_enla_prompts_and_sf_are_learnable(tiny_clip):
-    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model = build_enprompt_model(dtd_cfg(), _clip_fp32(tiny_clip), BASE)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {
         "prompt_learner.enla.down.weight",
@@ -69,16 +75,13 @@ def test_only_enla_prompts_and_sf_are_learnable(tiny_clip):
 
 def test_optimisation_changes_exactly_the_learnable_part(tiny_clip):
     clip_model = _clip_fp32(tiny_clip)
-    model = build_enprompt_model(make_cfg(), clip_model, BASE)
+    model = build_enprompt_model(dtd_cfg(), clip_model, BASE)
     clip_before = copy.deepcopy(clip_model.state_dict())
     learner_before = copy.deepcopy(model.prompt_learner.state_dict())
     optim = torch.optim.SGD(model.prompt_learner.parameters(), lr=0.1, momentum=0.9)
     labels = torch.tensor([0, 1, 2, 1])
-    for _ in range(2):  # W1 and A receive gradient from the second step on (W2, B_j start at 0)
-        out = model(_images(), labels)
-        optim.zero_grad()
-        out["loss"].backward()
-        optim.step()
+    # W1 and A receive gradient from the second step on (W2, B_j start at 0)
+    _train_steps(model, optim, [(_images(), labels)] * 2)
     for name, value in clip_model.state_dict().items():
         assert torch.equal(value, clip_before[name]), f"CLIP parameter {name} changed"
     for name, value in model.prompt_learner.state_dict().items():
@@ -89,8 +92,8 @@ def test_starts_from_zero_shot_clip(tiny_clip):
     """At init EnLa is the identity and G_j(s) = 0; without visual prompts the
     logits are exactly zero-shot CLIP's."""
     clip_model = _clip_fp32(tiny_clip)
-    cfg = make_cfg("TRAINER.ENPROMPT.N_CTX_VISION", 0, "TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0,
-                   "TRAINER.ENPROMPT.SF.ENABLE", False)
+    cfg = dtd_cfg("TRAINER.ENPROMPT.N_CTX_VISION", 0, "TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0,
+                  "TRAINER.ENPROMPT.SF.ENABLE", False)
     model = build_enprompt_model(cfg, clip_model, BASE)
     images = _images()
     with torch.no_grad():
@@ -104,14 +107,14 @@ def test_starts_from_zero_shot_clip(tiny_clip):
 def test_losses(tiny_clip):
     clip_model = _clip_fp32(tiny_clip)
     labels = torch.tensor([0, 1, 2, 0])
-    model = build_enprompt_model(make_cfg("TRAINER.ENPROMPT.OT.WEIGHT", 0.5), clip_model, BASE)
+    model = build_enprompt_model(dtd_cfg("TRAINER.ENPROMPT.OT.WEIGHT", 0.5), clip_model, BASE)
     out = model(_images(), labels)
     assert out["logits"].shape == (4, 3)
     assert torch.allclose(out["loss_ce"], F.cross_entropy(out["logits"], labels))
     assert out["loss_ot"] > 0
     assert torch.allclose(out["loss"], out["loss_ce"] + 0.5 * out["loss_ot"])
 
-    no_ot = build_enprompt_model(make_cfg("TRAINER.ENPROMPT.OT.ENABLE", False), clip_model, BASE)
+    no_ot = build_enprompt_model(dtd_cfg("TRAINER.ENPROMPT.OT.ENABLE", False), clip_model, BASE)
     out = no_ot(_images(), labels)
     assert out["loss_ot"].item() == 0.0
     assert torch.equal(out["loss"], out["loss_ce"])
@@ -120,14 +123,10 @@ def test_losses(tiny_clip):
 def test_text_encoder_runs_once_per_class_list_not_per_step(tiny_clip):
     calls = []
     tiny_clip.transformer.register_forward_hook(lambda *args: calls.append(1))
-    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model = build_enprompt_model(dtd_cfg(), _clip_fp32(tiny_clip), BASE)
     assert len(calls) == 1
     optim = torch.optim.SGD(model.prompt_learner.parameters(), lr=0.01)
-    for step in range(3):
-        loss = model(_images(2, seed=step), torch.tensor([0, 2]))["loss"]
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
+    _train_steps(model, optim, [(_images(2, seed=step), torch.tensor([0, 2])) for step in range(3)])
     model.eval()
     with torch.no_grad():
         model(_images(2))
@@ -141,7 +140,7 @@ def test_text_encoder_runs_once_per_class_list_not_per_step(tiny_clip):
 
 
 def test_eval_computes_the_text_side_once_per_test_run(tiny_clip):
-    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model = build_enprompt_model(dtd_cfg(), _clip_fp32(tiny_clip), BASE)
     runs = []
     model.prompt_learner.register_forward_hook(lambda *args: runs.append(1))
 
@@ -157,11 +156,7 @@ def test_eval_computes_the_text_side_once_per_test_run(tiny_clip):
 
     model.prompt_learner.train()
     optim = torch.optim.SGD(model.prompt_learner.parameters(), lr=0.1)
-    for i in range(2):
-        loss = model(_images(2, seed=i), torch.tensor([0, 1]))["loss"]
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
+    _train_steps(model, optim, [(_images(2, seed=i), torch.tensor([0, 1])) for i in range(2)])
     assert len(runs) == 4  # once per training step
 
     model.prompt_learner.eval()
@@ -209,7 +204,7 @@ def _perturb_text_features_in_place(model):
 
 @pytest.mark.parametrize("change", [_scale_prompts_through_data, _perturb_text_features_in_place])
 def test_eval_text_side_follows_in_place_changes_of_its_inputs(tiny_clip, change):
-    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model = build_enprompt_model(dtd_cfg(), _clip_fp32(tiny_clip), BASE)
     model.prompt_learner.eval()
     images = _images(2)
     with torch.no_grad():
@@ -223,7 +218,7 @@ def test_eval_text_side_follows_in_place_changes_of_its_inputs(tiny_clip, change
 @pytest.mark.parametrize("first,then", [(torch.bfloat16, None), (None, torch.bfloat16),
                                         (torch.float16, torch.bfloat16)])
 def test_eval_text_side_follows_the_autocast_dtype(tiny_clip, first, then):
-    model = build_enprompt_model(make_cfg(), _clip_fp32(tiny_clip), BASE)
+    model = build_enprompt_model(dtd_cfg(), _clip_fp32(tiny_clip), BASE)
     _move_off_init(model.prompt_learner)
     model.prompt_learner.eval()
     images = _images(2)
@@ -253,7 +248,7 @@ def _fp32_reference_logits(image_features, class_features, logit_scale):
 
 @pytest.mark.parametrize("prec", ["amp", "bf16"])
 def test_logits_and_cross_entropy_are_float32_under_autocast(tiny_clip, prec):
-    model = build_enprompt_model(make_cfg(), cast_clip_weights(tiny_clip, prec), BASE)
+    model = build_enprompt_model(dtd_cfg(), cast_clip_weights(tiny_clip, prec), BASE)
     _move_off_init(model.prompt_learner)
     image_features, text_side = _outputs_of(model.image_encoder), _outputs_of(model.prompt_learner)
     labels = torch.tensor([0, 2])
@@ -278,7 +273,7 @@ def test_zero_shot_logits_are_float32_under_autocast(tiny_clip, prec):
 
 
 def test_base_checkpoint_loads_into_a_new_class_model(tiny_clip):
-    cfg = make_cfg()
+    cfg = dtd_cfg()
     base_model = build_enprompt_model(cfg, _clip_fp32(tiny_clip), BASE)
     with torch.no_grad():
         for p in base_model.prompt_learner.parameters():
@@ -311,7 +306,7 @@ def test_vit_b16_checkpoint_is_under_10_mb(tmp_path):
     random values), saved the way the trainer saves checkpoints."""
     clip_model = build_random_clip("ViT-B/16", seed=0)  # native fp16 layout
     cast_clip_weights(clip_model, "fp32")
-    cfg = make_cfg("OPTIM.NAME", "sgd", "OPTIM.LR", 0.0035, "OPTIM.MAX_EPOCH", 5)
+    cfg = dtd_cfg("OPTIM.NAME", "sgd", "OPTIM.LR", 0.0035, "OPTIM.MAX_EPOCH", 5)
     model = build_enprompt_model(cfg, clip_model, ["cat", "dog"])
     optim = torch.optim.SGD(model.prompt_learner.parameters(), lr=0.0035, momentum=0.9)
     loss = model(_images(1), torch.tensor([1]))["loss"]

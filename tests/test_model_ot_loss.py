@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.op_count import count_ops
 from enprompt.model import OTAlignmentLoss, cosine_cost, sinkhorn, sinkhorn_cost
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -158,17 +159,7 @@ def test_backward_is_a_few_operations_per_iteration():
     """At batch 4 a GPU training step is bound by kernel launches; autograd through
     the loop dispatched about 28 operations per iteration (forward + backward),
     the written-out backward about 9. Guard against a silent return to the former."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class CountOps(TorchDispatchMode):
-        count = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            CountOps.count += 1
-            return func(*args, **(kwargs or {}))
-
     iters = 100
     v, t = _features(4)
-    with CountOps():
-        OTAlignmentLoss(eps=0.1, n_iters=iters)(v, t).backward()
-    assert CountOps.count < 12 * iters + 100, CountOps.count
+    count = count_ops(lambda: OTAlignmentLoss(eps=0.1, n_iters=iters)(v, t).backward())["total"]
+    assert count < 12 * iters + 100, count

@@ -14,21 +14,16 @@ ViT-L/14 shape; only the positional embedding is shorter (5 rows instead of
 building the 427M-parameter model (about 5 s, 1.7 GB in fp32) is done once
 for the module.
 """
-import os.path as osp
-
 import pytest
 import torch
 
-import train
 from enprompt.config import check_enprompt_cfg
 from enprompt.model import build_enprompt_model, cast_clip_weights
 from enprompt.tiny_clip import ARCHITECTURES
+from tests.train_py import cfg_from_argv, train_argv
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
-DTD_CFG = osp.join(REPO, "configs", "datasets", "dtd.yaml")
 RESOLUTION = 28
 BASE = ["banded", "blotchy", "braided"]
 NEW = ["bubbly", "bumpy", "chequered", "cobwebbed"]
@@ -36,12 +31,8 @@ NEW = ["bubbly", "bumpy", "chequered", "cobwebbed"]
 
 def vit_l14_cfg(*opts):
     """The base-to-novel config for ViT-L/14 at the test's input resolution."""
-    args = train.build_parser().parse_args([
-        "--trainer", "EnPrompt", "--dataset-config-file", DTD_CFG, "--config-file", BASE2NEW_CFG,
-        "--backbone", "ViT-L/14", "INPUT.SIZE", f"({RESOLUTION}, {RESOLUTION})",
-        "TRAINER.ENPROMPT.PREC", "fp32", *[str(o) for o in opts],
-    ])
-    return train.setup_cfg(args)
+    return cfg_from_argv(train_argv("INPUT.SIZE", (RESOLUTION, RESOLUTION), "TRAINER.ENPROMPT.PREC", "fp32", *opts,
+                                    flags=["--backbone", "ViT-L/14"]))
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ import pytest
 
 import parse_test_res
 from enprompt import logparse
-from synthetic_logs import eval_log, train_log, unfinished_train_log, write
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.paths import REPO
+from tests.synthetic_logs import eval_log, train_log, unfinished_train_log, write
 
 
 def run_parser(capsys, *argv):

@@ -8,8 +8,6 @@ train.py (tests/script_helpers.py), so no training runs.
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -17,7 +15,9 @@ from enprompt import protocols
 from enprompt.data.catalog import LAYOUTS
 from enprompt.protocols import PROTOCOLS, SEEDS, STEPS
 from enprompt.results.discovery import find_experiments
-from script_helpers import REPO, FakeBash, FakePython, run_script
+from tests.child_process import modules_loaded_by
+from tests.paths import dataset_config, trainer_config
+from tests.script_helpers import FakeBash, FakePython, run_script
 
 B2N_CFG = "vit_b16_c4_ep5_batch4_base2new"
 XD_CFG = "vit_b16_c4_ep2_batch4_cross_datasets"
@@ -66,10 +66,9 @@ def test_protocol_lists():
     for protocol in PROTOCOLS.values():
         for dataset in (*protocol.datasets, *filter(None, [protocol.source])):
             assert dataset in LAYOUTS, dataset
-            assert osp.isfile(osp.join(REPO, "configs", "datasets", f"{dataset}.yaml")), dataset
+            assert osp.isfile(dataset_config(dataset)), dataset
     for step in STEPS.values():
-        config = osp.join(REPO, "configs", "trainers", step.trainer, f"{step.cfg}.yaml")
-        assert osp.isfile(config), step.name
+        assert osp.isfile(trainer_config(step.trainer, step.cfg)), step.name
 
 
 def test_find_experiments_reads_back_the_folders(tmp_path):
@@ -110,12 +109,7 @@ def test_command_line(capsys):
 
 
 def test_the_module_loads_neither_torch_nor_numpy():
-    process = subprocess.run(
-        [sys.executable, "-c", "import sys, enprompt.protocols; "
-         "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    )
-    assert process.stdout.strip() == "[]"
+    assert modules_loaded_by("import enprompt.protocols", ("torch", "numpy")) == []
 
 
 # --------------------------------------------------------------------------

@@ -18,22 +18,21 @@ options is the same experiment and is skipped;
 import json
 import os
 import os.path as osp
-import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from fake_data import make_dtd, make_imagenet, make_imagenet_a
-from script_helpers import REPO, SCRIPTS, run_script, script_env
+from tests.child_process import kill_after_first_checkpoint
+from tests.fake_data import make_dtd, make_imagenet, make_imagenet_a
+from tests.log_patterns import result_blocks
+from tests.paths import REPO
+from tests.script_helpers import SCRIPTS, run_script, script_env
 
 B2N_CFG = "vit_b16_c4_ep5_batch4_base2new"
 XD_CFG = "vit_b16_c4_ep2_batch4_cross_datasets"
 FS_CFG = "vit_b16_c4_ep50_batch4_few_shot"
 EPOCHS = 4  # not a config's own: the test script must find the model's final epoch
-ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
 
 
 def logs_in(run_dir):
@@ -65,28 +64,6 @@ class Runs:
         return run_script(name, *args, *self.opts, cwd=self.workdir, env=self.env, check=check)
 
 
-def kill_after_first_checkpoint(command, cwd, env, run_dir):
-    """Start ``command`` in its own process group, kill the group once a checkpoint exists.
-
-    Returns the epoch of the last checkpoint written before the kill.
-    """
-    pointer = osp.join(run_dir, "prompt_learner", "checkpoint")
-    process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 300
-        while not osp.isfile(pointer):
-            assert process.poll() is None, "training exited before its first checkpoint"
-            assert time.time() < deadline, "no checkpoint after 300 s"
-            time.sleep(0.02)
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    return int(read(pointer).strip().rsplit("-", 1)[1])
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_clip_path):
     workdir = str(tmp_path_factory.mktemp("protocols"))
@@ -106,7 +83,7 @@ def runs(tmp_path_factory, tiny_clip_path):
     train_args = ["dtd", "1", "TRAIN.CHECKPOINT_FREQ", "1"]
     r.killed_at = kill_after_first_checkpoint(
         ["bash", osp.join(SCRIPTS, "base2new_train.sh"), *train_args, *opts],
-        workdir, r.env, r.b2n_train,
+        r.b2n_train, env=r.env, cwd=workdir,
     )
     r.logs_before_resume = logs_in(r.b2n_train)
     r.resume = r.script("base2new_train.sh", *train_args)
@@ -124,9 +101,9 @@ def finished_accuracy(run_dir, signal_line):
     for name in reversed(logs_in(run_dir)):
         text = read(osp.join(run_dir, name))
         if signal_line in text:
-            values = ACCURACY.findall(text.split(signal_line, 1)[1])
-            if values:
-                return float(values[-1])
+            blocks = result_blocks(text[text.index(signal_line):])
+            if blocks:
+                return blocks[-1]["accuracy"]
     raise AssertionError(f"no finished result in {run_dir}")
 
 

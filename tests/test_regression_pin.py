@@ -46,16 +46,14 @@ import pprint
 
 import pytest
 
-import train
-from enprompt.dassl import ENGINE, build_trainer, set_random_seed
+from enprompt.dassl import ENGINE
 from enprompt.tiny_clip import save_random_clip
 from tests.fake_data import make_dtd
+from tests.train_py import dtd_trainer
+from tests.trainer_tools import record_results
 
 pytestmark = [pytest.mark.regression, pytest.mark.usefixtures("torch_single_thread")]
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
-DTD_CFG = osp.join(REPO, "configs", "datasets", "dtd.yaml")
 EPOCHS = 5
 LOSS_RTOL = 1e-4
 
@@ -78,18 +76,9 @@ EXPECTED = {
 
 
 def _trainer(root, clip_path, output_dir, subsample):
-    """train.py's sequence without the log file: parse, merge, seed, build."""
-    args = train.build_parser().parse_args([
-        "--root", root, "--seed", "1", "--trainer", "EnPrompt",
-        "--dataset-config-file", DTD_CFG, "--config-file", BASE2NEW_CFG, "--output-dir", output_dir,
-        "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", subsample,
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path, "TRAINER.ENPROMPT.PREC", "fp32",
-        "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", "0",
-    ])
-    cfg = train.setup_cfg(args)
-    train.register_project()
-    set_random_seed(cfg.SEED)
-    return build_trainer(cfg)
+    """train.py's sequence without the log file (parse, merge, seed, build), on the pinned settings."""
+    return dtd_trainer(root, clip_path, output_dir, "DATASET.SUBSAMPLE_CLASSES", subsample,
+                       "TRAINER.ENPROMPT.PREC", "fp32", "OPTIM.MAX_EPOCH", EPOCHS)
 
 
 def run_pinned_pipeline(workdir):
@@ -102,10 +91,8 @@ def run_pinned_pipeline(workdir):
     out = osp.join(workdir, "base")
 
     trainer = _trainer(root, clip_path, out, "base")
-    steps, tests = [], []
-    real_forward_backward, real_test = trainer.forward_backward, trainer.test
-    trainer.forward_backward = lambda batch: steps.append(real_forward_backward(batch)) or steps[-1]
-    trainer.test = lambda split=None: tests.append(real_test(split=split)) or tests[-1]
+    steps = record_results(trainer, "forward_backward")
+    tests = record_results(trainer, "test")
     trainer.train()
 
     new = _trainer(root, clip_path, osp.join(workdir, "new"), "new")

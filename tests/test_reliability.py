@@ -8,19 +8,19 @@ import importlib.util
 import os
 import os.path as osp
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
+from tests.child_process import child_env, kill_after_first_checkpoint, run_train_py
+from tests.comparisons import assert_same
 from tests.fake_data import make_dtd
-from tests.log_tee import undo_log_tee
+from tests.log_patterns import final_result
+from tests.paths import REPO
+from tests.train_py import dtd_argv, main_in_process, train_argv
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = "configs/trainers/EnPrompt/vit_b16_c4_ep5_batch4_base2new.yaml"
 EPOCHS = 12
 
 ENGINES = [
@@ -39,36 +39,15 @@ def data_root(tmp_path_factory):
     return root
 
 
-def _env(engine="builtin"):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    if engine == "builtin":
-        env["ENPROMPT_ENGINE"] = "builtin"
-    return env
+def _train_argv(root, out, clip, seed=1, *opts):
+    """The reliability runs: 12 epochs on the base classes, one loader worker."""
+    return dtd_argv(root, clip, out, "DATASET.SUBSAMPLE_CLASSES", "base", "TRAINER.ENPROMPT.PREC", "fp32",
+                    "OPTIM.MAX_EPOCH", EPOCHS, "DATALOADER.NUM_WORKERS", 1, "DATALOADER.TEST.BATCH_SIZE", 16,
+                    *opts, seed=seed)
 
 
-def _train_cmd(root, out, clip, seed=1, *opts):
-    return [
-        sys.executable, "train.py", "--root", root, "--seed", str(seed), "--trainer", "EnPrompt",
-        "--dataset-config-file", "configs/datasets/dtd.yaml", "--config-file", BASE2NEW_CFG,
-        "--output-dir", out,
-        "DATASET.NUM_SHOTS", "4", "DATASET.SUBSAMPLE_CLASSES", "base",
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip, "TRAINER.ENPROMPT.PREC", "fp32",
-        "OPTIM.MAX_EPOCH", str(EPOCHS), "DATALOADER.NUM_WORKERS", "1",
-        "DATALOADER.TEST.BATCH_SIZE", "16", *opts,
-    ]
-
-
-def _run(cmd, engine="builtin", check=True):
-    result = subprocess.run(cmd, cwd=REPO, env=_env(engine), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result
-
-
-def _result_block(text):
-    match = re.search(r"=> result\n\* total: [\d,]+\n\* correct: [\d,]+\n\* accuracy: [\d.]+%", text)
-    assert match, text[-2000:]
-    return match.group(0)
+def _run(argv, engine="builtin", check=True):
+    return run_train_py(argv, env=child_env(engine), check=check)
 
 
 def _final_weights(out):
@@ -76,27 +55,10 @@ def _final_weights(out):
     return ckpt["state_dict"]
 
 
-def _kill_after_first_checkpoint(cmd, out, engine):
-    """Start a training run and SIGKILL it once its first resume point exists."""
-    pointer = osp.join(out, "prompt_learner", "checkpoint")
-    process = subprocess.Popen(cmd, cwd=REPO, env=_env(engine), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while not osp.exists(pointer) and process.poll() is None and time.time() < deadline:
-            time.sleep(0.01)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    with open(pointer) as f:
-        return int(f.read().strip().rsplit("-", 1)[1])
-
-
 @pytest.fixture(scope="module")
 def uninterrupted(data_root, tiny_clip_path, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("uninterrupted"))
-    log = _run(_train_cmd(data_root, out, tiny_clip_path)).stdout
+    log = _run(_train_argv(data_root, out, tiny_clip_path)).stdout
     return out, log
 
 
@@ -104,32 +66,28 @@ def uninterrupted(data_root, tiny_clip_path, tmp_path_factory):
 def test_killed_run_resumes_to_the_same_result(engine, data_root, tiny_clip_path, uninterrupted, tmp_path):
     ref_out, ref_log = uninterrupted
     out = str(tmp_path / "killed")
-    cmd = _train_cmd(data_root, out, tiny_clip_path)
-    killed_at = _kill_after_first_checkpoint(cmd, out, engine)
+    argv = _train_argv(data_root, out, tiny_clip_path)
+    killed_at = kill_after_first_checkpoint([sys.executable, "train.py", *argv], out, env=child_env(engine))
     assert 1 <= killed_at < EPOCHS, "the run finished before it could be killed"
 
-    rerun = _run(cmd, engine).stdout
+    rerun = _run(argv, engine).stdout
     assert f"Previous epoch: {killed_at}" in rerun
     assert "epoch [1/" not in rerun
     # Same final accuracy and the very same learned weights as the uninterrupted run.
-    assert _result_block(rerun) == _result_block(ref_log)
-    expected, got = _final_weights(ref_out), _final_weights(out)
-    assert expected.keys() == got.keys()
-    for key in expected:
-        assert torch.equal(expected[key], got[key]), key
+    assert final_result(rerun) == final_result(ref_log)
+    assert_same(_final_weights(ref_out), _final_weights(out))
     # The folder ends as Dassl leaves it: the last epoch only.
     assert sorted(os.listdir(osp.join(out, "prompt_learner"))) == ["checkpoint", f"model.pth.tar-{EPOCHS}"]
 
 
 def test_same_seed_same_results_different_seed_other_samples(data_root, tiny_clip_path, uninterrupted, tmp_path):
     _, ref_log = uninterrupted
-    again = _run(_train_cmd(data_root, str(tmp_path / "again"), tiny_clip_path)).stdout
-    assert _result_block(again) == _result_block(ref_log)
+    again = _run(_train_argv(data_root, str(tmp_path / "again"), tiny_clip_path)).stdout
+    assert final_result(again) == final_result(ref_log)
 
     fewshot = osp.join(data_root, "dtd", "split_fewshot")
     for seed in (0, 2):  # --no-train: build the trainer (and its few-shot samples) only
-        cmd = _train_cmd(data_root, str(tmp_path / f"seed{seed}"), tiny_clip_path, seed)
-        _run(cmd[:2] + ["--no-train"] + cmd[2:])
+        _run(["--no-train", *_train_argv(data_root, str(tmp_path / f"seed{seed}"), tiny_clip_path, seed)])
     with open(osp.join(fewshot, "shot_4-seed_1.json")) as f1, \
             open(osp.join(fewshot, "shot_4-seed_2.json")) as f2:
         assert f1.read() != f2.read()
@@ -145,13 +103,11 @@ def test_checkpoint_carrying_code_is_refused_at_eval(data_root, tiny_clip_path, 
     code = (f"{payload}import torch\ntorch.save({{'state_dict': {{}}, 'epoch': 1, 'x': P()}}, "
             f"{str(model_dir / 'prompt_learner' / 'model.pth.tar-1')!r})")
     subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), check=True)
-    result = _run([
-        sys.executable, "train.py", "--root", data_root, "--trainer", "EnPrompt",
-        "--dataset-config-file", "configs/datasets/dtd.yaml", "--config-file", BASE2NEW_CFG,
-        "--output-dir", str(tmp_path / "eval"), "--eval-only", "--model-dir", str(model_dir),
-        "--load-epoch", "1", "DATASET.SUBSAMPLE_CLASSES", "new",
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", tiny_clip_path, "DATALOADER.NUM_WORKERS", "0",
-    ], check=False)
+    result = _run(train_argv(
+        "DATASET.SUBSAMPLE_CLASSES", "new", "DATALOADER.NUM_WORKERS", 0, root=data_root,
+        output_dir=str(tmp_path / "eval"), clip_weights=tiny_clip_path,
+        flags=["--eval-only", "--model-dir", str(model_dir), "--load-epoch", "1"],
+    ), check=False)
     assert result.returncode == 2
     assert "Refusing to load" in result.stderr and "system" in result.stderr
     assert not list(tmp_path.rglob("HACKED")) and not osp.exists(osp.join(REPO, "HACKED"))
@@ -166,13 +122,10 @@ def test_checkpoint_carrying_code_is_refused_at_eval(data_root, tiny_clip_path, 
     (["TRAINER.ENPROMPT.N_CTX", "4"], "TRAINER.ENPROMPT.N_CTX"),
     (["OPTIM.LR", "fast"], "OPTIM.LR"),
 ])
-def test_bad_config_fails_before_any_work(opts, key, data_root, tiny_clip_path, tmp_path):
-    import train
-
+def test_bad_config_fails_before_any_work(opts, key, data_root, tiny_clip_path, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    args = train.build_parser().parse_args(_train_cmd(data_root, str(out), tiny_clip_path, 1, *opts)[2:])
     with pytest.raises(ValueError, match=re.escape(key)):
-        train.main(args)
+        main_in_process(_train_argv(data_root, str(out), tiny_clip_path, 1, *opts), monkeypatch)
     assert not out.exists()  # no log, no checkpoint: nothing was started
 
 
@@ -191,12 +144,12 @@ def test_unreadable_image_is_named_or_skipped_with_a_count(tiny_clip_path, tmp_p
     bad = _corrupt_one_training_image(root)
     opts = ["DATASET.NUM_SHOTS", "-1", "DATASET.SUBSAMPLE_CLASSES", "all", "OPTIM.MAX_EPOCH", "2",
             "DATALOADER.NUM_WORKERS", "0"]
-    failed = _run(_train_cmd(root, str(tmp_path / "a"), tiny_clip_path, 1, *opts), check=False)
+    failed = _run(_train_argv(root, str(tmp_path / "a"), tiny_clip_path, 1, *opts), check=False)
     assert failed.returncode == 2
     assert f'Cannot read image "{bad}"' in failed.stderr and "SKIP_BAD_IMAGES" in failed.stderr
 
-    skipped = _run(_train_cmd(root, str(tmp_path / "b"), tiny_clip_path, 1, *opts,
-                              "DATALOADER.SKIP_BAD_IMAGES", "True"))
+    skipped = _run(_train_argv(root, str(tmp_path / "b"), tiny_clip_path, 1, *opts,
+                               "DATALOADER.SKIP_BAD_IMAGES", "True"))
     assert re.search(r"Skipped 1 unreadable image\(s\) \((train|val|test): 1\)", skipped.stderr)
     assert bad in skipped.stderr
     assert "=> result" in skipped.stdout
@@ -204,7 +157,6 @@ def test_unreadable_image_is_named_or_skipped_with_a_count(tiny_clip_path, tmp_p
 
 def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tiny_clip_path, tmp_path, monkeypatch):
     """A loss term turning NaN in epoch 3 stops the run; epoch 2's checkpoint stays."""
-    import train
     from enprompt.model import EnPromptCLIP
 
     from trainers.enprompt import EnPrompt
@@ -225,15 +177,9 @@ def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tin
 
     monkeypatch.setattr(EnPrompt, "before_epoch", before_epoch)
     monkeypatch.setattr(EnPromptCLIP, "forward", forward)
-    monkeypatch.setattr(train, "collect_env_info", lambda: "")
     out = str(tmp_path / "nan")
-    args = train.build_parser().parse_args(_train_cmd(data_root, out, tiny_clip_path)[2:] +
-                                           ["DATALOADER.NUM_WORKERS", "0"])
-    try:
-        with pytest.raises(FloatingPointError) as info:
-            train.main(args)
-    finally:
-        undo_log_tee()
+    with pytest.raises(FloatingPointError) as info:
+        main_in_process(_train_argv(data_root, out, tiny_clip_path) + ["DATALOADER.NUM_WORKERS", "0"], monkeypatch)
     message = str(info.value)
     assert re.search(r"at epoch 3/12, batch 1/\d+ \(loss = nan, loss_ce = [\d.]+, loss_ot = nan\)", message)
     assert "model.pth.tar-2" in message
@@ -253,7 +199,7 @@ def test_rerun_of_finished_run_skips_and_touches_nothing(data_root, tiny_clip_pa
         first_model = f.read()
 
     before = sorted(os.listdir(out))
-    rerun = _run(_train_cmd(data_root, out, tiny_clip_path)).stdout
+    rerun = _run(_train_argv(data_root, out, tiny_clip_path)).stdout
     assert f"The results exist at {out} (so skip this job)" in rerun  # nothing retrained
     with open(osp.join(out, "log.txt")) as f:
         assert f.read() == first_log

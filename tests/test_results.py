@@ -10,7 +10,7 @@ import os.path as osp
 import pytest
 
 from enprompt import results
-from synthetic_logs import eval_log, train_log, unfinished_train_log, write
+from tests.synthetic_logs import eval_log, train_log, unfinished_train_log, write
 
 B2N_CFG = "vit_b16_c4_ep5_batch4_base2new"
 XD_CFG = "vit_b16_c4_ep2_batch4_cross_datasets"

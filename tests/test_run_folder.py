@@ -30,8 +30,9 @@ import time
 import pytest
 
 from enprompt.protocols import STEPS
-from fake_data import make_dtd
-from script_helpers import REPO, run_script, script_env
+from tests.fake_data import make_dtd
+from tests.paths import REPO
+from tests.script_helpers import run_script, script_env
 
 ENGINES = ["builtin", pytest.param("dassl", marks=pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import dassl"], capture_output=True).returncode != 0,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from enprompt.engine.defaults import get_cfg_default
+import enprompt.engine
 from enprompt.run import (
     RESULT_NEUTRAL_KEYS,
     ManifestError,
@@ -27,21 +27,13 @@ from enprompt.run import (
 )
 from enprompt.run import provenance
 from enprompt.run.identity import identity_from_keys
+from tests.configs import make_cfg
+from tests.paths import REPO
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-
-def _cfg(**changes):
-    from enprompt.config import add_enprompt_config
-
-    cfg = add_enprompt_config(get_cfg_default())
-    for key, value in changes.items():
-        node = cfg
-        *parents, leaf = key.split("__")
-        for name in parents:
-            node = node[name]
-        node[leaf] = value
-    return cfg
+def _cfg(*opts):
+    """The built-in engine's defaults with EnPrompt's keys, then ``opts`` (KEY, VALUE, ...)."""
+    return make_cfg(*opts, engine=enprompt.engine)
 
 
 # ---------------------------------------------------------------- identity
@@ -52,21 +44,21 @@ def test_result_neutral_keys_exist_and_do_not_change_the_hash():
     for key in RESULT_NEUTRAL_KEYS:
         assert key in flat_names
         assert key not in base.keys
-    changed = _cfg(OUTPUT_DIR="elsewhere", DATALOADER__NUM_WORKERS=0, TRAIN__PRINT_FREQ=1,
-                   DATASET__ROOT="/other/data")
+    changed = _cfg("OUTPUT_DIR", "elsewhere", "DATALOADER.NUM_WORKERS", 0, "TRAIN.PRINT_FREQ", 1,
+                   "DATASET.ROOT", "/other/data")
     changed.TRAINER.ENPROMPT.CLIP_WEIGHTS = "/some/where/ViT-B-16.pt"
     assert run_identity(changed, "w" * 64).hash == base.hash
 
 
 @pytest.mark.parametrize("change", [
-    {"OPTIM__LR": 0.1},
-    {"OPTIM__MAX_EPOCH": 30},
-    {"DATASET__NUM_SHOTS": 4},
-    {"DATASET__NAME": "OxfordFlowers"},
-    {"SEED": 2},
+    ("OPTIM.LR", 0.1),
+    ("OPTIM.MAX_EPOCH", 30),
+    ("DATASET.NUM_SHOTS", 4),
+    ("DATASET.NAME", "OxfordFlowers"),
+    ("SEED", 2),
 ])
 def test_result_keys_change_the_hash(change):
-    assert run_identity(_cfg(**change), "w" * 64).hash != run_identity(_cfg(), "w" * 64).hash
+    assert run_identity(_cfg(*change), "w" * 64).hash != run_identity(_cfg(), "w" * 64).hash
 
 
 def test_other_weights_change_the_hash():
@@ -74,9 +66,9 @@ def test_other_weights_change_the_hash():
 
 
 def test_seeds_share_the_experiment_hash_and_nothing_else_does():
-    one, two = run_identity(_cfg(SEED=1), None), run_identity(_cfg(SEED=2), None)
+    one, two = run_identity(_cfg("SEED", 1), None), run_identity(_cfg("SEED", 2), None)
     assert one.experiment_hash == two.experiment_hash and one.hash != two.hash
-    assert run_identity(_cfg(SEED=1, OPTIM__LR=0.5), None).experiment_hash != one.experiment_hash
+    assert run_identity(_cfg("SEED", 1, "OPTIM.LR", 0.5), None).experiment_hash != one.experiment_hash
 
 
 def test_identity_survives_a_json_round_trip():
@@ -99,8 +91,8 @@ def test_large_file_hash_is_cached_until_the_file_changes(tmp_path, monkeypatch)
     path = tmp_path / "weights.pt"
     path.write_bytes(b"\0" * (9 << 20))
     calls = []
-    real = provenance._hash_file
-    monkeypatch.setattr(provenance, "_hash_file", lambda p: calls.append(p) or real(p))
+    real = provenance.sha256_of_file
+    monkeypatch.setattr(provenance, "sha256_of_file", lambda p: calls.append(p) or real(p))
     first = provenance.file_sha256(str(path))
     assert provenance.file_sha256(str(path)) == first and len(calls) == 1
     path.write_bytes(b"\1" * (9 << 20))
@@ -195,9 +187,9 @@ def test_train_rules():
 
 
 def test_train_refuses_another_experiment_naming_each_key_and_both_ways_out():
-    stored = _manifest(identity=run_identity(_cfg(DATASET__NAME="DescribableTextures",
-                                                  OPTIM__MAX_EPOCH=2), None))
-    requested = run_identity(_cfg(DATASET__NAME="OxfordFlowers", OPTIM__MAX_EPOCH=4), None)
+    stored = _manifest(identity=run_identity(_cfg("DATASET.NAME", "DescribableTextures",
+                                                  "OPTIM.MAX_EPOCH", 2), None))
+    requested = run_identity(_cfg("DATASET.NAME", "OxfordFlowers", "OPTIM.MAX_EPOCH", 4), None)
     with pytest.raises(RunConflict) as info:
         decide_train("out/seed1", requested, stored, True)
     message = str(info.value)
@@ -248,3 +240,28 @@ def test_reliability_doc_lists_exactly_the_result_neutral_keys():
 
     listed = set(re.findall(r"`([A-Z_]+(?:\.[A-Z_]+)*)`", section))
     assert listed == set(RESULT_NEUTRAL_KEYS)
+
+
+def test_image_folder_keys_count_only_for_image_folder_runs():
+    plain = run_identity(make_cfg("DATASET.NAME", "DescribableTextures"), None)
+    assert not any(key.startswith("DATASET.IMAGE_FOLDER.") for key in plain.keys)
+    other_dir = make_cfg("DATASET.NAME", "DescribableTextures", "DATASET.IMAGE_FOLDER.DIR", "x")
+    assert run_identity(other_dir, None).hash == plain.hash
+    folder = run_identity(make_cfg("DATASET.NAME", "ImageFolder", "DATASET.IMAGE_FOLDER.DIR", "x"), None)
+    assert folder.keys["DATASET.IMAGE_FOLDER.DIR"] == "x"
+
+
+def test_a_key_added_after_the_run_is_no_difference_at_its_default():
+    from enprompt.run.identity import result_keys
+
+    requested = run_identity(make_cfg(), None)
+    older = {k: v for k, v in requested.keys.items() if k != "TRAINER.ENPROMPT.OT.ITERS"}
+    stored = _manifest(identity=identity_from_keys(older))
+    defaults = result_keys(make_cfg())
+    assert decide_train("d", requested, stored, True, defaults=defaults).action == "skip"
+    with pytest.raises(RunConflict):  # without the defaults it is a difference
+        decide_train("d", requested, stored, True)
+    changed = run_identity(make_cfg("TRAINER.ENPROMPT.OT.ITERS", 7), None)
+    with pytest.raises(RunConflict) as info:  # not at its default: a real difference
+        decide_train("d", changed, stored, True, defaults=defaults)
+    assert "TRAINER.ENPROMPT.OT.ITERS: (absent) (in the folder) vs 7 (requested)" in str(info.value)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from script_helpers import SCRIPT_NAMES, SCRIPTS, run_script, script_env
+from tests.script_helpers import SCRIPT_NAMES, SCRIPTS, run_script, script_env
 
 
 def usage_comment(name):

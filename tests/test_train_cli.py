@@ -1,16 +1,14 @@
 """train.py: CoOp's flags, the config merge order, and early, clear errors."""
-import subprocess
-import sys
-
 import pytest
 
 import train
-
-REPO_DATASET_CFG = "configs/datasets/dtd.yaml"
+from tests.child_process import run_train_py
+from tests.paths import DTD_CFG
+from tests.train_py import parse_train_args
 
 
 def _args(*argv):
-    return train.build_parser().parse_args(list(argv))
+    return parse_train_args(argv)
 
 
 def test_flags_are_coops():
@@ -28,7 +26,7 @@ def test_merge_order_dataset_then_method_then_flags_then_opts(tmp_path):
     method = tmp_path / "method.yaml"
     method.write_text("OPTIM:\n  LR: 0.5\n  MAX_EPOCH: 7\nDATASET:\n  NUM_SHOTS: 2\nSEED: 9\n")
     cfg = train.setup_cfg(_args(
-        "--dataset-config-file", REPO_DATASET_CFG, "--config-file", str(method),
+        "--dataset-config-file", DTD_CFG, "--config-file", str(method),
         "--trainer", "EnPrompt", "--root", "/data", "--seed", "0", "OPTIM.MAX_EPOCH", "3",
     ))
     assert cfg.DATASET.NAME == "DescribableTextures"  # dataset yaml
@@ -61,11 +59,8 @@ def test_misspelt_key_names_the_key_and_the_file(tmp_path):
 
 def test_eval_only_with_missing_model_dir_fails_before_any_work(tmp_path):
     # Dassl-based repos silently start training instead (MaPLe#11).
-    result = subprocess.run(
-        [sys.executable, "train.py", "--eval-only", "--model-dir", str(tmp_path / "nope"),
-         "--output-dir", str(tmp_path / "out"), "--trainer", "EnPrompt"],
-        capture_output=True, text=True,
-    )
+    result = run_train_py(["--eval-only", "--model-dir", str(tmp_path / "nope"),
+                           "--output-dir", str(tmp_path / "out"), "--trainer", "EnPrompt"], check=False)
     assert result.returncode == 2
     assert "--model-dir" in result.stderr and "nope" in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing was started

@@ -7,8 +7,6 @@ project's loader (``TRAINER.ENPROMPT.CLIP_WEIGHTS``).
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import clip
 import pytest
@@ -16,16 +14,15 @@ import torch
 import torch.nn.functional as F
 
 import enprompt.model.text_features as text_features_module
-import train
 from enprompt.clip_loader import load_clip
-from enprompt.dassl import build_trainer, set_random_seed
+from tests.child_process import run_train_py
+from tests.comparisons import assert_same, state_copy
 from tests.fake_data import make_dtd
+from tests.log_patterns import epoch_losses, final_result
+from tests.train_py import dtd_argv, dtd_trainer
+from tests.trainer_tools import logits_on_test_set, record_results, top1_accuracy, train_until_killed
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
-
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASE2NEW_CFG = osp.join(REPO, "configs", "trainers", "EnPrompt", "vit_b16_c4_ep5_batch4_base2new.yaml")
-DTD_CFG = osp.join(REPO, "configs", "datasets", "dtd.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -36,101 +33,48 @@ def dtd_root(tmp_path_factory):
     return root
 
 
-def _argv(root, clip_path, output_dir, *opts, trainer="EnPrompt", extra=()):
-    return [
-        "--root", root, "--seed", "1", "--trainer", trainer,
-        "--dataset-config-file", DTD_CFG, "--config-file", BASE2NEW_CFG,
-        "--output-dir", output_dir, *extra,
-        "DATASET.NUM_SHOTS", "4",
-        "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path,
-        "DATALOADER.NUM_WORKERS", "0",
-        *[str(o) for o in opts],
-    ]
-
-
-def make_trainer(root, clip_path, output_dir, *opts, trainer="EnPrompt", extra=()):
-    """Build a trainer the way train.py does (same merge order), in-process."""
-    args = train.build_parser().parse_args(
-        _argv(root, clip_path, output_dir, *opts, trainer=trainer, extra=extra)
-    )
-    cfg = train.setup_cfg(args)
-    train.register_project()
-    set_random_seed(cfg.SEED)
-    return build_trainer(cfg)
-
-
-def _learnable_snapshot(trainer):
-    return {k: v.detach().clone() for k, v in trainer.model.prompt_learner.state_dict().items()}
-
-
 # ---------------------------------------------------------------- end to end
-
-
-def _epoch_losses(log):
-    """Average loss over each epoch, from the last log line of every epoch."""
-    per_epoch = {}
-    for match in re.finditer(r"epoch \[(\d+)/\d+\] batch \[\d+/\d+\] .*? loss [\d.]+ \(([\d.]+)\)", log):
-        per_epoch[int(match.group(1))] = float(match.group(2))
-    return [per_epoch[e] for e in sorted(per_epoch)]
-
-
-def _accuracy(log):
-    return float(re.search(r"=> result\n\* total: [\d,]+\n\* correct: [\d,]+\n\* accuracy: ([\d.]+)%", log).group(1))
-
-
-def _run_train_py(argv):
-    env = dict(os.environ, OMP_NUM_THREADS="1")  # see the torch_single_thread fixture
-    result = subprocess.run(
-        [sys.executable, "train.py", *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 def test_base_to_new_end_to_end(dtd_root, tiny_clip_path, tmp_path):
     """Train on base classes with the real base2new config, then evaluate the
     same checkpoint on new classes with --eval-only."""
     out = str(tmp_path / "train_base")
-    log = _run_train_py(_argv(dtd_root, tiny_clip_path, out, "DATASET.SUBSAMPLE_CLASSES", "base"))
+    log = run_train_py(dtd_argv(dtd_root, tiny_clip_path, out, "DATASET.SUBSAMPLE_CLASSES", "base")).stdout
     assert "# classes  3" in log
-    losses = _epoch_losses(log)
+    losses = epoch_losses(log)
     assert len(losses) == 5
     assert losses[-1] < 0.9 * losses[0], f"loss did not fall: {losses}"
-    assert _accuracy(log) > 60.0  # 3 base classes: chance is 33%
+    assert final_result(log)["accuracy"] > 60.0  # 3 base classes: chance is 33%
 
     checkpoint = torch.load(osp.join(out, "prompt_learner", "model.pth.tar-5"), weights_only=True)
     learnable_roots = ("enla", "visual_prompts", "sf_projection")
     assert all(k.split(".")[0] in learnable_roots for k in checkpoint["state_dict"])
 
-    new_log = _run_train_py(
-        _argv(dtd_root, tiny_clip_path, str(tmp_path / "test_new"), "DATASET.SUBSAMPLE_CLASSES", "new",
-              extra=["--eval-only", "--model-dir", out, "--load-epoch", "5"])
-    )
+    new_log = run_train_py(
+        dtd_argv(dtd_root, tiny_clip_path, str(tmp_path / "test_new"), "DATASET.SUBSAMPLE_CLASSES", "new",
+                 flags=["--eval-only", "--model-dir", out, "--load-epoch", "5"])
+    ).stdout
     checkpoint_path = osp.join(out, "prompt_learner", "model.pth.tar-5")
     assert f'Loading weights to prompt_learner from "{checkpoint_path}" (epoch = 5)' in new_log
     assert "# classes  3" in new_log
-    block = re.search(
-        r"=> result\n\* total: 9\n\* correct: \d+\n\* accuracy: [\d.]+%\n\* error: [\d.]+%\n\* macro_f1: [\d.]+%",
-        new_log,
-    )
-    assert block is not None, new_log[-2000:]
+    assert final_result(new_log)["total"] == 9, new_log[-2000:]
 
 
 # ---------------------------------------------------------------- in-process
 
 
 def test_what_the_trainer_registers_and_learns(dtd_root, tiny_clip_path, tmp_path):
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
-                           "TRAINER.ENPROMPT.PREC", "fp32")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
+                          "TRAINER.ENPROMPT.PREC", "fp32")
     assert trainer.get_model_names() == ["prompt_learner"]
     assert trainer._models["prompt_learner"] is trainer.model.prompt_learner
     optim_params = {id(p) for group in trainer.optim.param_groups for p in group["params"]}
     assert optim_params == {id(p) for p in trainer.model.prompt_learner.parameters()}
-    frozen_before = {k: v.clone() for k, v in trainer.model.image_encoder.state_dict().items()}
-    learnable_before = _learnable_snapshot(trainer)
+    frozen_before = state_copy(trainer.model.image_encoder)
+    learnable_before = state_copy(trainer.model.prompt_learner)
     trainer.train()
-    for k, v in trainer.model.image_encoder.state_dict().items():
-        assert torch.equal(v, frozen_before[k]), k
+    assert_same(frozen_before, trainer.model.image_encoder.state_dict())
     changed = [
         k for k, v in trainer.model.prompt_learner.state_dict().items() if not torch.equal(v, learnable_before[k])
     ]
@@ -146,9 +90,9 @@ def test_text_encoder_once_and_text_side_once_per_test_run(dtd_root, tiny_clip_p
         return real_encode(*args, **kwargs)
 
     monkeypatch.setattr(text_features_module, "encode_class_text_features", counting_encode)
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 2,
-                           "TRAINER.ENPROMPT.PREC", "fp32", "DATALOADER.TEST.BATCH_SIZE", 2,
-                           "DATASET.SUBSAMPLE_CLASSES", "base")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 2,
+                          "TRAINER.ENPROMPT.PREC", "fp32", "DATALOADER.TEST.BATCH_SIZE", 2,
+                          "DATASET.SUBSAMPLE_CLASSES", "base")
     assert len(encodings) == 1
     text_calls, text_side_runs, lr_updates = [], [], []
     trainer.model.text_encoder.clip_model.transformer.register_forward_hook(lambda *a: text_calls.append(1))
@@ -169,14 +113,12 @@ def test_text_encoder_once_and_text_side_once_per_test_run(dtd_root, tiny_clip_p
 
 
 def test_trains_without_ot_and_without_strengthening(dtd_root, tiny_clip_path, tmp_path):
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 2,
-                           "TRAINER.ENPROMPT.PREC", "fp32",
-                           "TRAINER.ENPROMPT.OT.ENABLE", False, "TRAINER.ENPROMPT.SF.ENABLE", False)
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 2,
+                          "TRAINER.ENPROMPT.PREC", "fp32",
+                          "TRAINER.ENPROMPT.OT.ENABLE", False, "TRAINER.ENPROMPT.SF.ENABLE", False)
     assert trainer.model.ot_loss is None and trainer.model.prompt_learner.sf_projection is None
-    before = _learnable_snapshot(trainer)
-    summaries = []
-    real_forward_backward = trainer.forward_backward
-    trainer.forward_backward = lambda batch: summaries.append(real_forward_backward(batch)) or summaries[-1]
+    before = state_copy(trainer.model.prompt_learner)
+    summaries = record_results(trainer, "forward_backward")
     trainer.train()
     assert summaries and all(s["loss_ot"] == 0.0 and s["loss"] == s["loss_ce"] for s in summaries)
     after = trainer.model.prompt_learner.state_dict()
@@ -186,8 +128,8 @@ def test_trains_without_ot_and_without_strengthening(dtd_root, tiny_clip_path, t
 
 @pytest.mark.parametrize("prec", ["fp32", "amp", "bf16"])
 def test_precisions_run_on_cpu(dtd_root, tiny_clip_path, tmp_path, capsys, prec):
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
-                           "DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", prec)
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
+                          "DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", prec)
     assert trainer.precision == prec
     visual = trainer.model.image_encoder.visual
     expected_dtype = torch.bfloat16 if prec == "bf16" else torch.float32
@@ -201,8 +143,8 @@ def test_precisions_run_on_cpu(dtd_root, tiny_clip_path, tmp_path, capsys, prec)
 
 
 def test_fp16_falls_back_to_fp32_on_cpu_with_one_warning(dtd_root, tiny_clip_path, tmp_path, capsys):
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
-                           "DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", "fp16")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "OPTIM.MAX_EPOCH", 1,
+                          "DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", "fp16")
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if "fp16" in line and "Warning" in line]
     assert len(warnings) == 1, out
@@ -221,61 +163,44 @@ TRAINED_OPTS = ("OPTIM.MAX_EPOCH", 2, "TRAINER.ENPROMPT.PREC", "fp32", "DATASET.
 def trained_dir(dtd_root, tiny_clip_path, tmp_path_factory):
     """An uninterrupted 2-epoch base-class run: (output dir, learned weights)."""
     out = str(tmp_path_factory.mktemp("trained"))
-    trainer = make_trainer(dtd_root, tiny_clip_path, out, *TRAINED_OPTS)
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, out, *TRAINED_OPTS)
     trainer.train()
-    return out, {k: v.clone() for k, v in trainer.model.prompt_learner.state_dict().items()}
-
-
-def _test_logits_and_labels(trainer):
-    """The model's logits on every test image, and the labels, in loader order."""
-    trainer.set_model_mode("eval")
-    logits, labels = [], []
-    with torch.no_grad():
-        for batch in trainer.test_loader:
-            logits.append(trainer.model_inference(batch["img"]))
-            labels.append(batch["label"])
-    return torch.cat(logits), torch.cat(labels)
-
-
-def _accuracy_of(logits, labels):
-    """Top-1 accuracy in percent, counted from the predictions."""
-    return 100.0 * (logits.argmax(dim=1) == labels).sum().item() / len(labels)
+    return out, state_copy(trainer.model.prompt_learner)
 
 
 def test_load_base_checkpoint_into_new_classes(dtd_root, tiny_clip_path, tmp_path, trained_dir, capsys):
     out, trained_state = trained_dir
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
-                           "DATASET.SUBSAMPLE_CLASSES", "new")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
+                          "DATASET.SUBSAMPLE_CLASSES", "new")
     assert trainer.model.classnames == ["bubbly", "bumpy", "chequered"]
     trainer.test()  # evaluate the untrained model first: nothing of it may survive the load
     trainer.load_model(out, epoch=2)
     path = osp.join(out, "prompt_learner", "model.pth.tar-2")
     assert f'Loading weights to prompt_learner from "{path}" (epoch = 2)' in capsys.readouterr().out
-    for k, v in trainer.model.prompt_learner.state_dict().items():
-        assert torch.equal(v, trained_state[k]), k
+    assert_same(trained_state, trainer.model.prompt_learner.state_dict())
     accuracy = trainer.test()
 
     # Reference: a model built for the new classes that never evaluated
     # anything, with the checkpoint's weights put in by hand.
-    reference = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
-                             "DATASET.SUBSAMPLE_CLASSES", "new")
+    reference = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
+                            "DATASET.SUBSAMPLE_CLASSES", "new")
     reference.model.prompt_learner.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
-    expected_logits, labels = _test_logits_and_labels(reference)
-    logits, same_labels = _test_logits_and_labels(trainer)
+    expected_logits, labels = logits_on_test_set(reference)
+    logits, same_labels = logits_on_test_set(trainer)
     assert torch.equal(labels, same_labels) and len(labels) == 9  # 3 new classes x 3 test images
     assert logits.shape == (9, 3)
     torch.testing.assert_close(logits, expected_logits, rtol=0, atol=1e-5)
-    assert accuracy == pytest.approx(_accuracy_of(expected_logits, labels), abs=1e-9)
+    assert accuracy == pytest.approx(top1_accuracy(expected_logits, labels), abs=1e-9)
 
 
 def test_load_model_errors(dtd_root, tiny_clip_path, tmp_path, trained_dir, capsys):
     out, _ = trained_dir
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
-    untouched = _learnable_snapshot(trainer)
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
+    untouched = state_copy(trainer.model.prompt_learner)
     capsys.readouterr()
     trainer.load_model("")  # nothing to load: allowed (zero-shot style evaluation), and said so
     assert "load_model() is skipped" in capsys.readouterr().out
-    assert all(torch.equal(v, untouched[k]) for k, v in trainer.model.prompt_learner.state_dict().items())
+    assert_same(untouched, trainer.model.prompt_learner.state_dict())
     with pytest.raises(FileNotFoundError, match="does not exist"):
         trainer.load_model(str(tmp_path / "missing"), epoch=2)
     empty = tmp_path / "empty_run"
@@ -287,36 +212,15 @@ def test_load_model_errors(dtd_root, tiny_clip_path, tmp_path, trained_dir, caps
     with pytest.raises(FileNotFoundError, match="model-best"):
         trainer.load_model(out)  # no best-val model in a last-step run
 
-    other = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "p"), "TRAINER.ENPROMPT.PREC", "fp32",
-                         "TRAINER.ENPROMPT.N_CTX_VISION", 2)
-    before = _learnable_snapshot(other)
+    other = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "p"), "TRAINER.ENPROMPT.PREC", "fp32",
+                        "TRAINER.ENPROMPT.N_CTX_VISION", 2)
+    before = state_copy(other.model.prompt_learner)
     with pytest.raises(ValueError, match=r"visual_prompts: checkpoint \(9, 4, 64\) vs model \(9, 2, 64\)"):
         other.load_model(out, epoch=2)
-    after = other.model.prompt_learner.state_dict()
-    assert all(torch.equal(after[k], before[k]) for k in before)  # nothing half-loaded
+    assert_same(before, other.model.prompt_learner.state_dict())  # nothing half-loaded
 
 
 # ---------------------------------------------------------------- resume and best-val
-
-
-class _Killed(Exception):
-    """Stands for the job being killed right after an epoch's checkpoint."""
-
-
-def _assert_same(expected, got, where="checkpoint"):
-    """Recursive equality of checkpoint contents; tensors bit for bit."""
-    if torch.is_tensor(expected):
-        assert torch.is_tensor(got) and torch.equal(expected, got), where
-    elif isinstance(expected, dict):
-        assert set(expected) == set(got), where
-        for key in expected:
-            _assert_same(expected[key], got[key], f"{where}[{key!r}]")
-    elif isinstance(expected, (list, tuple)):
-        assert len(expected) == len(got), where
-        for i, (a, b) in enumerate(zip(expected, got)):
-            _assert_same(a, b, f"{where}[{i}]")
-    else:
-        assert expected == got, where
 
 
 def test_resume_from_another_folder_gives_the_uninterrupted_result(
@@ -326,16 +230,8 @@ def test_resume_from_another_folder_gives_the_uninterrupted_result(
     writes to another ``--output-dir``; the result is the uninterrupted run's."""
     reference_dir, _ = trained_dir
     first_job = str(tmp_path / "first_job")
-    killed = make_trainer(dtd_root, tiny_clip_path, first_job, *TRAINED_OPTS)
-    finish_epoch = killed.after_epoch
-
-    def finish_epoch_then_die():
-        finish_epoch()
-        raise _Killed
-
-    killed.after_epoch = finish_epoch_then_die
-    with pytest.raises(_Killed):
-        killed.train()
+    killed = dtd_trainer(dtd_root, tiny_clip_path, first_job, *TRAINED_OPTS)
+    train_until_killed(killed, in_epoch=1)  # right after epoch 1's checkpoint
     killed.close_writer()
     first_folder = osp.join(first_job, "prompt_learner")
     assert sorted(os.listdir(first_folder)) == ["checkpoint", "model.pth.tar-1"]
@@ -343,7 +239,7 @@ def test_resume_from_another_folder_gives_the_uninterrupted_result(
 
     second_job = str(tmp_path / "second_job")
     capsys.readouterr()
-    resumed = make_trainer(dtd_root, tiny_clip_path, second_job, *TRAINED_OPTS, extra=["--resume", first_job])
+    resumed = dtd_trainer(dtd_root, tiny_clip_path, second_job, *TRAINED_OPTS, flags=["--resume", first_job])
     assert resumed.cfg.RESUME == first_job and resumed.cfg.OUTPUT_DIR == second_job
     resumed.train()
     log = capsys.readouterr().out
@@ -360,8 +256,8 @@ def test_resume_from_another_folder_gives_the_uninterrupted_result(
     expected = torch.load(osp.join(reference_dir, "prompt_learner", "model.pth.tar-2"), weights_only=True)
     got = torch.load(osp.join(second_job, "prompt_learner", "model.pth.tar-2"), weights_only=True)
     for key in ("state_dict", "optimizer", "scheduler", "epoch", "meta"):
-        _assert_same(expected[key], got[key], key)
-    _assert_same(expected["rng_state"]["torch"], got["rng_state"]["torch"], "rng_state.torch")
+        assert_same(expected[key], got[key], key)
+    assert_same(expected["rng_state"]["torch"], got["rng_state"]["torch"], "rng_state.torch")
 
 
 def test_final_model_best_val_deploys_the_best_validation_epoch(dtd_root, tiny_clip_path, tmp_path, capsys):
@@ -369,8 +265,8 @@ def test_final_model_best_val_deploys_the_best_validation_epoch(dtd_root, tiny_c
     evaluated on val; ``model-best.pth.tar`` is written when val improves
     (strictly), and the final test runs on its weights."""
     out = str(tmp_path / "run")
-    trainer = make_trainer(dtd_root, tiny_clip_path, out, "OPTIM.MAX_EPOCH", 4, "TEST.FINAL_MODEL", "best_val",
-                           "TRAINER.ENPROMPT.PREC", "fp32", "DATASET.SUBSAMPLE_CLASSES", "base")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, out, "OPTIM.MAX_EPOCH", 4, "TEST.FINAL_MODEL", "best_val",
+                          "TRAINER.ENPROMPT.PREC", "fp32", "DATASET.SUBSAMPLE_CLASSES", "base")
     folder = osp.join(out, "prompt_learner")
     best_path = osp.join(folder, "model-best.pth.tar")
 
@@ -416,17 +312,17 @@ def test_final_model_best_val_deploys_the_best_validation_epoch(dtd_root, tiny_c
     best_state = torch.load(best_path, weights_only=True)["state_dict"]
     last_state = torch.load(osp.join(folder, "model.pth.tar-4"), weights_only=True)["state_dict"]
     deployed = trainer.model.prompt_learner.state_dict()
-    _assert_same(best_state, deployed, "deployed weights")
+    assert_same(best_state, deployed, "deployed weights")
     assert not torch.equal(last_state["visual_prompts"], best_state["visual_prompts"])
 
     # The final test's logits are those of the best-val weights, loaded by hand
     # into a model that never trained.
-    reference = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
-                             "DATASET.SUBSAMPLE_CLASSES", "base")
+    reference = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ref"), "TRAINER.ENPROMPT.PREC", "fp32",
+                            "DATASET.SUBSAMPLE_CLASSES", "base")
     reference.model.prompt_learner.load_state_dict(best_state)
-    expected_logits, labels = _test_logits_and_labels(reference)
+    expected_logits, labels = logits_on_test_set(reference)
     torch.testing.assert_close(torch.cat(evaluations[-1]["logits"]), expected_logits, rtol=0, atol=1e-5)
-    assert evaluations[-1]["accuracy"] == pytest.approx(_accuracy_of(expected_logits, labels), abs=1e-9)
+    assert evaluations[-1]["accuracy"] == pytest.approx(top1_accuracy(expected_logits, labels), abs=1e-9)
 
 
 # ---------------------------------------------------------------- zero-shot
@@ -448,8 +344,8 @@ def _zero_shot_clip_logits(clip_model, classnames, templates, images):
 
 @pytest.mark.parametrize("name,n_templates", [("ZeroshotCLIP", 1), ("ZeroshotCLIP2", 8)])
 def test_zero_shot_trainers_eval_only(dtd_root, tiny_clip_path, tmp_path, name, n_templates):
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
-                           trainer=name)
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path), "TRAINER.ENPROMPT.PREC", "fp32",
+                          trainer=name)
     templates = trainer.model.text_encoder.templates
     assert len(templates) == n_templates and "{} texture." in templates  # CoOp's DTD template
     assert trainer.get_model_names() == []
@@ -457,20 +353,20 @@ def test_zero_shot_trainers_eval_only(dtd_root, tiny_clip_path, tmp_path, name, 
     accuracy = trainer.test()
 
     clip_model = load_clip("ViT-B/16", tiny_clip_path).float()
-    logits, labels = _test_logits_and_labels(trainer)
+    logits, labels = logits_on_test_set(trainer)
     images = torch.cat([batch["img"] for batch in trainer.test_loader])
     expected = _zero_shot_clip_logits(clip_model, trainer.dm.dataset.classnames, templates, images)
     torch.testing.assert_close(logits, expected, rtol=0, atol=1e-4)
-    assert accuracy == pytest.approx(_accuracy_of(expected, labels), abs=1e-9)
+    assert accuracy == pytest.approx(top1_accuracy(expected, labels), abs=1e-9)
 
 
 def test_zero_shot_equals_enprompt_without_learning(dtd_root, tiny_clip_path, tmp_path):
     """EnPrompt at init without visual prompts is exactly zero-shot CLIP."""
-    zs = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "zs"), "TRAINER.ENPROMPT.PREC", "fp32",
-                      trainer="ZeroshotCLIP")
-    ep = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ep"), "TRAINER.ENPROMPT.PREC", "fp32",
-                      "TRAINER.ENPROMPT.N_CTX_VISION", 0, "TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0,
-                      "TRAINER.ENPROMPT.SF.ENABLE", False)
+    zs = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "zs"), "TRAINER.ENPROMPT.PREC", "fp32",
+                     trainer="ZeroshotCLIP")
+    ep = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "ep"), "TRAINER.ENPROMPT.PREC", "fp32",
+                     "TRAINER.ENPROMPT.N_CTX_VISION", 0, "TRAINER.ENPROMPT.PROMPT_DEPTH_VISION", 0,
+                     "TRAINER.ENPROMPT.SF.ENABLE", False)
     batch = next(iter(zs.test_loader))
     with torch.no_grad():
         assert torch.allclose(zs.model_inference(batch["img"]), ep.model_inference(batch["img"]), atol=1e-4)
@@ -482,7 +378,7 @@ def test_checkpoint_of_another_backbone_or_trainer_is_refused_by_name(
     import shutil
 
     out, _ = trained_dir
-    trainer = make_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
+    trainer = dtd_trainer(dtd_root, tiny_clip_path, str(tmp_path / "o"), "TRAINER.ENPROMPT.PREC", "fp32")
     for key, other in (("backbone", "ViT-B/32"), ("trainer", "MaPLe")):
         copy = tmp_path / f"copy_{key}"
         shutil.copytree(out, copy)

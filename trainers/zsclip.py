@@ -13,7 +13,7 @@ from enprompt.choices import check_choice
 from enprompt.clip_loader import load_clip_for_run
 from enprompt.dassl import TRAINER_REGISTRY, TrainerX
 from enprompt.model import ZeroshotCLIPClassifier, autocast_for
-from enprompt.templates import get_templates
+from enprompt.templates import cfg_templates
 
 __all__ = ["ZeroshotCLIP", "ZeroshotCLIP2"]
 
@@ -31,7 +31,7 @@ class ZeroshotCLIP(TrainerX):
         cfg = self.cfg
         classnames = self.dm.dataset.classnames
         clip_model, self.precision = load_clip_for_run(cfg, self.device)
-        templates = get_templates(cfg.DATASET.NAME, self.template_mode)
+        templates = cfg_templates(cfg, self.template_mode)
         print(f"Prompts: {len(templates)} template(s), e.g. {templates[0]!r}")
         self.model = ZeroshotCLIPClassifier(clip_model, classnames, templates, device=self.device)
         self.model.eval()

@@ -4,6 +4,7 @@ The readers themselves live in the repository's ``datasets/`` folder (CoOp
 layout); this package holds what they share, written once:
 
 * ``catalog``: folder names, files and download ids of the 15 datasets;
+* ``image_folder``: a folder of your own images (reader ``ImageFolder``);
 * ``splits``: split files (``split_zhou_*.json``) and random splits;
 * ``fewshot``: few-shot sampling with a JSON cache (reads CoOp ``.pkl`` caches
   through ``legacy_pickle``'s restricted unpickler);
@@ -53,6 +54,18 @@ _EXPORTS = {
     "write_image_lists": "imagenet",
     "BadImageWarning": "image_check",
     "drop_unreadable_images": "image_check",
+    "IMAGE_FOLDER_NAME": "image_folder",
+    "IMAGE_FOLDER_READER": "image_folder",
+    "ImageFolderLayout": "image_folder",
+    "SplitRule": "image_folder",
+    "image_folder_layout": "image_folder",
+    "is_image_file": "image_folder",
+    "list_images": "image_folder",
+    "read_class_names": "image_folder",
+    "read_image_folder": "image_folder",
+    "scan_image_folder": "image_folder",
+    "image_folder_problems": "checks",
+    "split_counts": "splits",
     "SplitDataset": "base",
     "TestOnlyDataset": "base",
     "download_splits": "download",

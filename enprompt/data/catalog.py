@@ -107,6 +107,16 @@ class DatasetLayout:
     def download_command(self, root="$DATA"):
         return f"python -m enprompt.data download-splits {self.name} --root {root}"
 
+    def missing_folder_fix(self, root):
+        """What to do when the dataset folder does not exist."""
+        fix = (
+            f"prepare {self.title} in this folder as the docs describe; DATASET.ROOT "
+            f"(--root) must be the folder that contains {self.folder}/"
+        )
+        if not root:
+            fix = f"DATASET.ROOT is empty: pass the data root with --root. Then {fix}"
+        return fix
+
 
 # --------------------------------------------------------------------------
 # Google Drive files listed in CoOp's DATASETS.md

@@ -14,14 +14,19 @@ A CoOp cache ``shot_{K}-seed_{SEED}.pkl`` found next to it is used instead of
 sampling (through the restricted unpickler of ``legacy_pickle``), with its
 absolute paths moved onto the current dataset folder, and is converted to
 the JSON cache.
+
+A cache whose samples are not items of the current train (val) list, with
+the same labels, was drawn from another split; it is refused with an error
+that says to delete it.
 """
 import os.path as osp
 import warnings
 from collections import Counter
 
-from enprompt.dassl import mkdir_if_missing, write_json
+from enprompt.fileio import mkdir_if_missing, write_json
 
 from .datums import make_datum_lists
+from .errors import DatasetNotReadyError
 from .legacy_pickle import load_legacy_datums
 from .splits import datum_records, read_split_records
 
@@ -115,6 +120,25 @@ def _read_legacy_cache(path, dataset_dir, keys, dataset, docs):
     return make_datum_lists(lists, path, fix, dataset=dataset, docs=docs)
 
 
+def _raise_if_drawn_elsewhere(lists, full, keys, path, dataset, docs):
+    """A cache must hold items of the current lists: one drawn from another split
+    (the split file replaced, images moved between train and test) would train
+    on test images or with other labels."""
+    for key, cached, items in zip(keys, lists, full):
+        known = {(item.impath, item.label) for item in items}
+        foreign = [item for item in cached if (item.impath, item.label) not in known]
+        if foreign:
+            raise DatasetNotReadyError(
+                f'{len(foreign)} of its {len(cached)} "{key}" samples are not {key} images of '
+                f"the current split with the same label (e.g. {foreign[0].impath}, label "
+                f"{foreign[0].label}): the samples were drawn from another split",
+                path=path,
+                fix="delete this cache file; the samples are then drawn again from the current split",
+                dataset=dataset,
+                docs=docs,
+            )
+
+
 def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, dataset=None, docs=None):
     """Few-shot train (and val) lists, from the cache or freshly sampled.
 
@@ -138,13 +162,16 @@ def sample_fewshot(reader, dataset_dir, num_shots, seed, train, val=None, datase
     pkl_path = fewshot_cache_path(dataset_dir, num_shots, seed, ext="pkl")
     mkdir_if_missing(osp.dirname(json_path))
 
+    full = [train] if val is None else [train, val]
     if osp.exists(json_path):
         print(f"Loading preprocessed few-shot data from {json_path}")
         lists = _read_json_cache(json_path, dataset_dir, keys, dataset, docs)
+        _raise_if_drawn_elsewhere(lists, full, keys, json_path, dataset, docs)
     else:
         if osp.exists(pkl_path):
             print(f"Loading preprocessed few-shot data from {pkl_path} (CoOp cache)")
             lists = _read_legacy_cache(pkl_path, dataset_dir, keys, dataset, docs)
+            _raise_if_drawn_elsewhere(lists, full, keys, pkl_path, dataset, docs)
         else:
             lists = [reader.generate_fewshot_dataset(train, num_shots=num_shots)]
             if val is not None:

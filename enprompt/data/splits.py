@@ -30,6 +30,8 @@ __all__ = [
     "relative_path",
     "datum_records",
     "split_trainval",
+    "split_counts",
+    "min_images_to_split",
     "split_per_class",
     "read_and_split_data",
     "list_class_folders",
@@ -121,12 +123,14 @@ def datum_records(items, folder):
     return [(relative_path(item.impath, folder), item.label, item.classname) for item in items]
 
 
-def save_split(train, val, test, filepath, path_prefix):
+def save_split(train, val, test, filepath, path_prefix, extra=None):
     """Write a split file (CoOp's ``OxfordPets.save_split``), atomically.
 
-    Image paths are stored relative to ``path_prefix``.
+    Image paths are stored relative to ``path_prefix``. ``extra`` (a dict)
+    adds keys next to the three lists (readers of the format ignore them).
     """
     split = {key: datum_records(items, path_prefix) for key, items in zip(SPLIT_KEYS, (train, val, test))}
+    split.update(extra or {})
     write_json(split, filepath)
     print(f"Saved split to {filepath}")
 
@@ -169,16 +173,35 @@ def split_trainval(trainval, p_val=0.2):
     return train, val
 
 
-def split_per_class(groups, p_trn=0.5, p_val=0.2, source=None):
+def split_counts(n_total, p_trn=0.5, p_val=0.2):
+    """``(n_train, n_val, n_test)`` of a class of ``n_total`` images, as
+    :func:`split_per_class` splits it: ``round(p * n)`` (banker's rounding)
+    for train and val, the rest for test."""
+    n_train = round(n_total * p_trn)
+    n_val = round(n_total * p_val)
+    return n_train, n_val, n_total - n_train - n_val
+
+
+def min_images_to_split(p_trn=0.5, p_val=0.2):
+    """The fewest images per class that give every part of the split one image."""
+    n = 1
+    while min(split_counts(n, p_trn, p_val)) <= 0:
+        n += 1
+    return n
+
+
+def split_per_class(groups, p_trn=0.5, p_val=0.2, source=None, rng=random):
     """Split each class's images into train / val / test.
 
     Args:
         groups (iterable): ``(label, classname, [impath, ...])`` per class, in
             the order the classes are processed (this order decides how
-            Python's ``random`` is consumed).
-        p_trn, p_val (float): shares of train and val; test gets the rest.
-            Counts are ``round(p * n)`` (banker's rounding), as in CoOp.
+            ``rng`` is consumed).
+        p_trn, p_val (float): shares of train and val; test gets the rest
+            (:func:`split_counts`, as in CoOp).
         source (str): folder or file named in errors.
+        rng: what shuffles: Python's global ``random`` (CoOp's readers,
+            seeded by the run's seed), or a ``random.Random`` of its own.
 
     Returns:
         (train, val, test): lists of ``Datum``.
@@ -188,13 +211,12 @@ def split_per_class(groups, p_trn=0.5, p_val=0.2, source=None):
     parts = ([], [], [])
     for label, classname, impaths in groups:
         impaths = list(impaths)
-        random.shuffle(impaths)
+        rng.shuffle(impaths)
         n_total = len(impaths)
-        n_train = round(n_total * p_trn)
-        n_val = round(n_total * p_val)
-        n_test = n_total - n_train - n_val
+        n_train, n_val, n_test = split_counts(n_total, p_trn, p_val)
         if n_train <= 0 or n_val <= 0 or n_test <= 0:
-            raise _too_small(f'class "{classname}" (label {label})', n_total, 4, source)
+            raise _too_small(f'class "{classname}" (label {label})', n_total,
+                             min_images_to_split(p_trn, p_val), source)
         bounds = (0, n_train, n_train + n_val, n_total)
         for records, start, stop in zip(parts, bounds[:-1], bounds[1:]):
             records.extend((p, label, classname) for p in impaths[start:stop])

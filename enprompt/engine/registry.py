@@ -1,7 +1,7 @@
 """Name -> object registries with Dassl's interface (``dassl.utils.registry``)."""
 from difflib import SequenceMatcher
 
-__all__ = ["Registry", "check_availability", "most_similar"]
+__all__ = ["Registry", "check_availability", "most_similar", "build_registered"]
 
 
 class Registry:
@@ -72,3 +72,13 @@ def check_availability(requested, available):
             f"The requested one is expected to belong to {list(available)}, but "
             f"got [{requested}] (do you mean [{most_similar(requested, available)}]?)"
         )
+
+
+def build_registered(registry, name, cfg, what):
+    """``registry[name](cfg)`` after :func:`check_availability`, printing Dassl's
+    ``Loading <what>: <name>`` line when ``cfg.VERBOSE`` (``build_trainer``,
+    ``build_dataset``)."""
+    check_availability(name, registry.registered_names())
+    if cfg.VERBOSE:
+        print(f"Loading {what}: {name}")
+    return registry.get(name)(cfg)

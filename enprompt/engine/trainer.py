@@ -29,7 +29,7 @@ from .checkpoint_mixin import CheckpointMixin
 from .data import DataManager
 from .evaluator import build_evaluator
 from .meters import AverageMeter, MetricMeter
-from .registry import Registry, check_availability
+from .registry import Registry, build_registered
 from .tools import mkdir_if_missing, tolist_if_not
 
 __all__ = ["TRAINER_REGISTRY", "build_trainer", "TrainerBase", "SimpleTrainer", "TrainerX"]
@@ -39,10 +39,7 @@ TRAINER_REGISTRY = Registry("TRAINER")
 
 def build_trainer(cfg):
     """Instantiate the trainer registered under ``cfg.TRAINER.NAME``."""
-    check_availability(cfg.TRAINER.NAME, TRAINER_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading trainer: {cfg.TRAINER.NAME}")
-    return TRAINER_REGISTRY.get(cfg.TRAINER.NAME)(cfg)
+    return build_registered(TRAINER_REGISTRY, cfg.TRAINER.NAME, cfg, "trainer")
 
 
 class TrainerBase(CheckpointMixin):

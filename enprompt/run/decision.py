@@ -8,9 +8,11 @@ The rules (docs/RELIABILITY.md, "Reusing a run folder"):
     - no manifest, folder written before manifests existed: as before
       (resume from its checkpoint, or skip when its log holds a finished
       result), with one warning;
-    - ``M.identity.hash != I.hash``: refuse, naming every differing key with
-      both values and the two ways out (another folder, or an explicit
-      overwrite), unless an overwrite was asked for;
+    - ``M``'s identity differs from ``I`` (other values of result keys; a key
+      the project gained after ``M`` was written counts only when it is not at
+      its default): refuse, naming every differing key with both values and the
+      two ways out (another folder, or an explicit overwrite), unless an
+      overwrite was asked for;
     - ``M`` finished: skip; otherwise (running, interrupted, failed): resume.
 * **Evaluation** (``kind="eval"``) also needs the model folder's state:
     - the model's training is not finished: refuse (with the epochs done and
@@ -24,7 +26,7 @@ from collections import namedtuple
 
 from enprompt.errors import UserError
 
-from .identity import format_diff, diff_keys
+from .identity import experiment_diff, format_diff
 
 __all__ = [
     "Decision",
@@ -66,8 +68,7 @@ class RunConflict(UserError, RuntimeError):
         self.diff = diff or []
 
 
-def _refuse_other_experiment(run_dir, manifest, identity):
-    diff = diff_keys(manifest["identity"]["keys"], identity.keys)
+def _refuse_other_experiment(run_dir, manifest, diff):
     lines = format_diff(diff)
     status = manifest["status"]
     raise RunConflict(
@@ -78,7 +79,49 @@ def _refuse_other_experiment(run_dir, manifest, identity):
     )
 
 
-def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
+# Per kind of run: what a new one is called, what happens to a folder written
+# before manifests existed, and what a folder holding the other kind says.
+_KIND_WORDS = {
+    "train": ("new run", "resumed (or skipped)",
+              "holds an evaluation (--eval-only), not a training run. To train"),
+    "eval": ("new evaluation", "evaluated (or skipped)",
+             "holds a training run, not an evaluation. To evaluate here"),
+}
+
+
+def _folder_decision(run_dir, identity, manifest, has_content, kind, overwrite, partial=False,
+                     defaults=None):
+    """What training and evaluation decide alike: an empty folder, one written before
+    manifests existed, an overwrite, another experiment or another kind of run.
+
+    Returns:
+        Decision, or None when the folder holds this same experiment (the
+        caller then decides between skipping and running again).
+    """
+    new, legacy, other_kind = _KIND_WORDS[kind]
+    if manifest is None:
+        if not has_content:
+            return Decision("start", new, None, partial)
+        if overwrite:
+            return Decision("overwrite", "starting over (--overwrite)", None, partial)
+        return Decision(
+            "legacy",
+            f"{run_dir} was written before run manifests existed, so its config cannot be "
+            f"checked against this one; it is {legacy} as before",
+            None, partial,
+        )
+    if overwrite:
+        return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
+    if manifest["identity"]["hash"] != identity.hash:
+        diff = experiment_diff(manifest["identity"]["keys"], identity.keys, defaults)
+        if diff:
+            _refuse_other_experiment(run_dir, manifest, diff)
+    if manifest["kind"] != kind:
+        raise RunConflict(f"{run_dir} {other_kind}, {OVERWRITE_HINT}.")
+    return None
+
+
+def decide_train(run_dir, identity, manifest, has_content, overwrite=False, defaults=None):
     """What a training run does in ``run_dir``.
 
     Args:
@@ -87,6 +130,9 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
         manifest (dict or None): the folder's manifest.
         has_content (bool): the folder holds logs or checkpoints.
         overwrite (bool): the user asked to start over in this folder.
+        defaults (dict): the result keys of the default config, so that keys the
+            project gained after the folder's run are not differences at their
+            default (:func:`~enprompt.run.identity.experiment_diff`).
 
     Returns:
         Decision
@@ -94,25 +140,10 @@ def decide_train(run_dir, identity, manifest, has_content, overwrite=False):
     Raises:
         RunConflict: another experiment is in the folder and no overwrite was asked.
     """
-    if manifest is None:
-        if not has_content:
-            return Decision("start", "new run")
-        if overwrite:
-            return Decision("overwrite", "starting over (--overwrite)")
-        return Decision(
-            "legacy",
-            f"{run_dir} was written before run manifests existed, so its config cannot be "
-            "checked against this one; it is resumed (or skipped) as before",
-        )
-    if overwrite:
-        return Decision("overwrite", "starting over (--overwrite)", manifest)
-    if manifest["identity"]["hash"] != identity.hash:
-        _refuse_other_experiment(run_dir, manifest, identity)
-    if manifest["kind"] != "train":
-        raise RunConflict(
-            f"{run_dir} holds an evaluation (--eval-only), not a training run. To train, "
-            f"{OVERWRITE_HINT}."
-        )
+    decision = _folder_decision(run_dir, identity, manifest, has_content, "train", overwrite,
+                                defaults=defaults)
+    if decision is not None:
+        return decision
     if manifest["status"] == "finished":
         return Decision("skip", f"finished on {manifest.get('ended')}", manifest)
     if manifest["status"] == "running":  # the lock is free, so its process is gone
@@ -151,7 +182,7 @@ def _unfinished_model_message(state):
 
 
 def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=None,
-                overwrite=False):
+                overwrite=False, defaults=None):
     """What an ``--eval-only`` run does in ``run_dir``.
 
     Args:
@@ -162,6 +193,7 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
         model (ModelState or None): the model folder (None: zero-shot, no model).
         explicit_epoch (int or None): ``--load-epoch`` as given by the user.
         overwrite (bool): start over in this folder.
+        defaults (dict): see :func:`decide_train`.
 
     Returns:
         Decision (``partial`` True when the evaluated checkpoint is not the
@@ -190,20 +222,10 @@ def decide_eval(run_dir, identity, manifest, has_content, model, explicit_epoch=
             raise RunConflict(_unfinished_model_message(model))
         partial = explicit_epoch is not None and (not finished or explicit_epoch != final["epoch"])
 
-    if manifest is None:
-        if has_content and not overwrite:
-            return Decision("legacy", f"{run_dir} was written before run manifests existed",
-                            None, partial)
-        return Decision("start", "new evaluation", None, partial)
-    if overwrite:
-        return Decision("overwrite", "starting over (--overwrite)", manifest, partial)
-    if manifest["identity"]["hash"] != identity.hash:
-        _refuse_other_experiment(run_dir, manifest, identity)
-    if manifest["kind"] != "eval":
-        raise RunConflict(
-            f"{run_dir} holds a training run, not an evaluation. To evaluate here, "
-            f"{OVERWRITE_HINT}."
-        )
+    decision = _folder_decision(run_dir, identity, manifest, has_content, "eval", overwrite,
+                                partial, defaults=defaults)
+    if decision is not None:
+        return decision
     if manifest["status"] != "finished":
         return Decision("start", f"the previous evaluation is {manifest['status']}",
                         manifest, partial)

@@ -12,6 +12,14 @@ whether a run folder may be skipped, resumed, or must be refused
 cell share it, so a table can refuse to average seeds of different
 experiments.
 
+Two refinements keep the identity about what a run really uses:
+
+* a key group that only some runs read counts only for them
+  (:data:`CONDITIONAL_KEYS`: the image-folder keys, for ``ImageFolder`` runs);
+* a key the project gained after a run was recorded is not a difference when
+  the request leaves it at its default (:func:`experiment_diff`): the older
+  run used what is now the default, so its folder is still skipped or resumed.
+
 Everything here is plain Python (no torch), so the decision is made before
 any heavy import.
 """
@@ -27,7 +35,9 @@ __all__ = [
     "flatten_cfg",
     "run_identity",
     "identity_from_keys",
+    "result_keys",
     "diff_keys",
+    "experiment_diff",
     "format_diff",
 ]
 
@@ -47,6 +57,12 @@ RESULT_NEUTRAL_KEYS = {
     "TEST.COMPUTE_CMAT": "an extra confusion-matrix file",
     "TRAINER.ENPROMPT.CLIP_WEIGHTS": "the weights file's path (its SHA256 is part of the identity)",
     "TRAINER.ENPROMPT.COMPILE": "torch.compile of the same computation",
+}
+
+# Key groups (by prefix) that count only when another key has a given value:
+# prefix -> (key, value). Other runs do not read them.
+CONDITIONAL_KEYS = {
+    "DATASET.IMAGE_FOLDER.": ("DATASET.NAME", "ImageFolder"),
 }
 
 # Pseudo-key of the identity holding the CLIP weights' content hash.
@@ -90,6 +106,18 @@ def identity_from_keys(keys):
     return Identity(_digest(keys), _digest(without_seed), keys)
 
 
+def result_keys(cfg):
+    """``{key: value}`` of the config keys that can change a result of the run ``cfg``
+    describes: all flattened keys but the neutral ones and the inactive conditional groups."""
+    flat = flatten_cfg(cfg)
+    inactive = [prefix for prefix, (key, value) in CONDITIONAL_KEYS.items()
+                if flat.get(key) != value]
+    return {
+        k: v for k, v in flat.items()
+        if k not in RESULT_NEUTRAL_KEYS and not any(k.startswith(p) for p in inactive)
+    }
+
+
 def run_identity(cfg, clip_sha256):
     """The identity of the run a resolved config describes.
 
@@ -101,7 +129,7 @@ def run_identity(cfg, clip_sha256):
     Returns:
         Identity
     """
-    keys = {k: v for k, v in flatten_cfg(cfg).items() if k not in RESULT_NEUTRAL_KEYS}
+    keys = result_keys(cfg)
     keys[CLIP_SHA256_KEY] = clip_sha256
     return identity_from_keys(keys)
 
@@ -120,6 +148,18 @@ def diff_keys(stored, requested):
         (k, stored.get(k, _MISSING), requested.get(k, _MISSING))
         for k in names
         if stored.get(k, _MISSING) != requested.get(k, _MISSING)
+    ]
+
+
+def experiment_diff(stored, requested, defaults=None):
+    """:func:`diff_keys` of two identities' keys, less the keys the stored run
+    predates: absent from ``stored`` and, in ``requested``, equal to their value
+    in ``defaults`` (``{key: default}``, e.g. :func:`result_keys` of the default
+    config). An empty list means the same experiment."""
+    defaults = defaults or {}
+    return [
+        (key, old, new) for key, old, new in diff_keys(stored, requested)
+        if not (old is _MISSING and key in defaults and defaults[key] == new)
     ]
 
 

@@ -6,7 +6,6 @@ are cached in ``$ENPROMPT_CACHE_DIR/sha256.json`` (default
 ``~/.cache/enprompt``), keyed by absolute path, size and modification time,
 so each file is read once.
 """
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -15,7 +14,7 @@ import platform
 import socket
 import subprocess
 
-from enprompt.fileio import atomic_write
+from enprompt.fileio import atomic_write, sha256_of_file
 
 __all__ = [
     "OFFICIAL_CLIP_FILES",
@@ -41,8 +40,6 @@ OFFICIAL_CLIP_FILES = {
     ),
 }
 
-_CHUNK = 1 << 20
-
 
 def cache_dir():
     """``$ENPROMPT_CACHE_DIR``, else ``$XDG_CACHE_HOME/enprompt``, else ``~/.cache/enprompt``."""
@@ -50,14 +47,6 @@ def cache_dir():
         return osp.expanduser(os.environ["ENPROMPT_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or osp.expanduser("~/.cache")
     return osp.join(base, "enprompt")
-
-
-def _hash_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_cache(path):
@@ -84,14 +73,14 @@ def file_sha256(path, use_cache=True):
     path = osp.abspath(path)
     stat = os.stat(path)
     if not use_cache or stat.st_size < (8 << 20):
-        return _hash_file(path)
+        return sha256_of_file(path)
     key = f"{stat.st_size}:{stat.st_mtime_ns}"
     cache_file = osp.join(cache_dir(), "sha256.json")
     cache = _read_cache(cache_file)
     entry = cache.get(path)
     if isinstance(entry, dict) and entry.get("key") == key and entry.get("sha256"):
         return entry["sha256"]
-    digest = _hash_file(path)
+    digest = sha256_of_file(path)
     cache[path] = {"key": key, "sha256": digest}
     try:
         with atomic_write(cache_file, "w", encoding="utf-8") as f:

@@ -53,10 +53,14 @@ class RunSession:
         overwrite (bool): start over in a folder that holds something else.
         model_dir (str): eval: the model folder (``--model-dir``), "" for none.
         explicit_epoch (int): eval: ``--load-epoch`` as given, or None.
+        defaults (dict): the result keys of the default config
+            (:func:`~enprompt.run.identity.result_keys`), so that keys added to
+            the project after a folder's run was recorded are not differences
+            at their default.
     """
 
     def __init__(self, cfg, kind, command, engine, overwrite=False, model_dir="",
-                 explicit_epoch=None):
+                 explicit_epoch=None, defaults=None):
         self.cfg = cfg
         self.kind = kind
         self.run_dir = cfg.OUTPUT_DIR
@@ -65,6 +69,7 @@ class RunSession:
         self.overwrite = overwrite
         self.model_dir = model_dir
         self.explicit_epoch = explicit_epoch
+        self.defaults = defaults
         self.identity = run_identity(
             cfg, clip_weights_sha256(cfg.TRAINER.ENPROMPT.CLIP_WEIGHTS, cfg.MODEL.BACKBONE.NAME)
         )
@@ -99,14 +104,14 @@ class RunSession:
             has_content = _has_content(self.run_dir)
             if self.kind == "train":
                 decision = decide_train(self.run_dir, self.identity, manifest, has_content,
-                                        overwrite=self.overwrite)
+                                        overwrite=self.overwrite, defaults=self.defaults)
                 if decision.action == "legacy" and find_result(self.run_dir) is not None:
                     decision = decision._replace(action="skip", reason=decision.reason)
             else:
                 self.model = self.model_state()
                 decision = decide_eval(self.run_dir, self.identity, manifest, has_content,
                                        self.model, explicit_epoch=self.explicit_epoch,
-                                       overwrite=self.overwrite)
+                                       overwrite=self.overwrite, defaults=self.defaults)
                 if decision.action == "legacy" and find_result(self.run_dir, test_log=True):
                     decision = decision._replace(action="skip")
         except BaseException:

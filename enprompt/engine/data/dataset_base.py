@@ -2,7 +2,7 @@
 import random
 from collections import defaultdict
 
-from ..registry import Registry, check_availability
+from ..registry import Registry, build_registered
 
 __all__ = ["DatasetBase", "DATASET_REGISTRY", "build_dataset"]
 
@@ -11,10 +11,7 @@ DATASET_REGISTRY = Registry("DATASET")
 
 def build_dataset(cfg):
     """Instantiate the reader registered under ``cfg.DATASET.NAME``."""
-    check_availability(cfg.DATASET.NAME, DATASET_REGISTRY.registered_names())
-    if cfg.VERBOSE:
-        print(f"Loading dataset: {cfg.DATASET.NAME}")
-    return DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
+    return build_registered(DATASET_REGISTRY, cfg.DATASET.NAME, cfg, "dataset")
 
 
 class DatasetBase:

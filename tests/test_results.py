@@ -221,3 +221,29 @@ def test_the_default_root_is_that_of_the_scripts(output_root, tmp_path, capsys, 
     code, _, err = run_results(capsys)
     assert code == 2
     assert f"Error: {tmp_path / 'nope'} is not a directory (the default root" in err
+
+
+def _run_with_keys(seed, keys):
+    from enprompt.results.runs import Run
+    from enprompt.run.identity import identity_from_keys
+
+    identity = identity_from_keys({**keys, "SEED": seed})
+    manifest = {"kind": "train", "identity": identity._asdict()}
+    return Run(f"seed{seed}", seed, manifest, "manifest", "finished", 50.0)
+
+
+def test_a_key_that_one_seed_predates_is_no_difference_at_its_default():
+    from enprompt.results.checks import mixed_experiments
+
+    old = _run_with_keys(1, {"OPTIM.LR": 0.0035})
+    new = _run_with_keys(2, {"OPTIM.LR": 0.0035, "NEW.KEY": False})
+    other = _run_with_keys(3, {"OPTIM.LR": 0.0035, "NEW.KEY": True})
+    assert old.experiment_hash != new.experiment_hash
+    # as train.py decides: the older run used what is now the default
+    assert mixed_experiments([old, new], defaults={"NEW.KEY": False}) is None
+    reason = mixed_experiments([old, new, other], defaults={"NEW.KEY": False})
+    assert "(NEW.KEY: (absent) (seed 1), False (seed 2), True (seed 3))" in reason
+    reason = mixed_experiments([_run_with_keys(1, {"OPTIM.LR": 0.0035}),
+                                _run_with_keys(2, {"OPTIM.LR": 0.002})], defaults={})
+    assert reason.startswith("mixed configs: these seeds are different experiments "
+                             "(OPTIM.LR: 0.0035 (seed 1), 0.002 (seed 2)); none of them")

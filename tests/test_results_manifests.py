@@ -33,8 +33,9 @@ import pytest
 import parse_test_res
 from enprompt import results
 from enprompt.protocols import STEPS
-from fake_data import make_dtd
-from script_helpers import REPO, SCRIPTS, run_script, script_env
+from tests.fake_data import make_dtd
+from tests.paths import REPO
+from tests.script_helpers import SCRIPTS, run_script, script_env
 
 B2N_TRAIN, B2N_TEST = STEPS["base2new_train"], STEPS["base2new_test"]
 XD_TRAIN, XD_TEST = STEPS["xd_train"], STEPS["xd_test"]

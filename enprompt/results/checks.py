@@ -8,8 +8,9 @@ out of the cell and listed with the reason, never averaged silently.
 * :func:`stale_evaluation`: an evaluation whose checkpoint is not the final
   checkpoint of the model run in its model folder (the model was trained
   again, or the evaluation was copied from elsewhere);
-* :func:`mixed_experiments`: seeds of one cell whose manifests have different
-  ``experiment_hash`` es (their configs differ in more than the seed);
+* :func:`mixed_experiments`: seeds of one cell that are different experiments
+  (their manifests' configs differ in more than the seed, as ``train.py``
+  compares them);
 * :func:`misplaced`: a run in the wrong kind of folder, or in the folder of
   another seed;
 * :func:`settings_used`: the values of config keys (shots, epochs) over the
@@ -18,15 +19,18 @@ out of the cell and listed with the reason, never averaged silently.
 Runs without a manifest (written before manifests existed) cannot be checked;
 the tables say so.
 """
+import functools
 import re
 from collections import OrderedDict
 
-from enprompt.run.identity import SEED_KEY
+from enprompt.config import add_enprompt_config
+from enprompt.engine_choice import get_cfg_default
+from enprompt.run.identity import SEED_KEY, experiment_diff, result_keys
 
 from .runs import short_id
 
-__all__ = ["stale_evaluation", "mixed_experiments", "misplaced", "settings_used",
-           "seeds_text", "where_text"]
+__all__ = ["stale_evaluation", "mixed_experiments", "default_result_keys", "misplaced",
+           "settings_used", "seeds_text", "where_text"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -81,39 +85,63 @@ def stale_evaluation(evaluation, model, rerun):
     )
 
 
-def _varying_keys(runs):
-    """``[(key, {value text: [seeds]})]`` of the identity keys (but SEED) that differ."""
-    names = sorted({key for run in runs for key in run.keys} - {SEED_KEY})
-    varying = []
-    for key in names:
-        values = OrderedDict()
-        for run in runs:
-            values.setdefault(_show(run.keys.get(key, "(absent)")), []).append(run.seed)
-        if len(values) > 1:
-            varying.append((key, values))
-    return varying
+@functools.lru_cache(maxsize=1)
+def default_result_keys():
+    """The result keys of the default config, as ``train.py`` compares identities: a key
+    the project gained after a run was recorded is no difference at its default."""
+    cfg = get_cfg_default()
+    add_enprompt_config(cfg)
+    return result_keys(cfg)
 
 
-def mixed_experiments(runs):
+def _differing_keys(runs, defaults):
+    """The identity keys (but SEED) in which some run differs from the first one.
+
+    ``experiment_diff`` forgives a key the *stored* side predates; between two
+    stored runs either may predate it, so a key differs when it does both ways.
+    """
+    first, keys = runs[0], set()
+    for run in runs[1:]:
+        one_way = {key for key, _, _ in experiment_diff(run.keys, first.keys, defaults)}
+        other_way = {key for key, _, _ in experiment_diff(first.keys, run.keys, defaults)}
+        keys |= one_way & other_way
+    return sorted(keys - {SEED_KEY})
+
+
+def mixed_experiments(runs, defaults=None):
     """Why the finished ``runs`` of one cell must not be averaged, or None.
 
     Runs without a manifest are not compared (there is nothing to compare).
+    Two runs are the same experiment when ``train.py`` would take one for the
+    other, but for the seed: their identities differ in no key, a key one
+    of them predates counting only when the other's is not at its default.
+
+    Args:
+        runs (list[Run]): finished runs.
+        defaults (dict or None): ``{key: default}``; None: :func:`default_result_keys`.
 
     Returns:
         str or None: the keys in which the seeds differ, with each value and
-        its seeds, when their ``experiment_hash`` es differ.
+        its seeds.
     """
     checked = [run for run in runs if run.manifest is not None]
     if len({run.experiment_hash for run in checked}) <= 1:
         return None
-    parts = [
-        f"{key}: " + ", ".join(f"{value} ({seeds_text(seeds)})" for value, seeds in values.items())
-        for key, values in _varying_keys(checked)
-    ] or ["their identity hashes differ"]
+    keys = _differing_keys(checked, default_result_keys() if defaults is None else defaults)
+    if not keys:
+        return None
+    parts = []
+    for key in keys:
+        values = OrderedDict()
+        for run in checked:
+            value = _show(run.keys[key]) if key in run.keys else "(absent)"
+            values.setdefault(value, []).append(run.seed)
+        parts.append(f"{key}: " + ", ".join(f"{value} ({seeds_text(seeds)})"
+                                            for value, seeds in values.items()))
     return (
-        "mixed configs: these seeds are different experiments ("
-        + "; ".join(parts) + "); none of them is averaged. Rerun the odd seeds with the "
-        "options of the others (OVERWRITE=1), or keep variants apart with OUTPUT or CFG"
+        "mixed configs: these seeds are different experiments (" + "; ".join(parts)
+        + "); none of them is averaged. Rerun the odd seeds with the options of the others "
+        "(OVERWRITE=1), or keep variants apart with OUTPUT or CFG"
     )
 
 

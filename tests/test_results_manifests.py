@@ -26,16 +26,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 import parse_test_res
 from enprompt import results
 from enprompt.protocols import STEPS
-from tests.fake_data import make_dtd
+from tests.child_process import kill_after_first_checkpoint
 from tests.paths import REPO
-from tests.script_helpers import SCRIPTS, run_script, script_env
+from tests.script_helpers import SCRIPTS, ScriptRuns
 
 B2N_TRAIN, B2N_TEST = STEPS["base2new_train"], STEPS["base2new_test"]
 XD_TRAIN, XD_TEST = STEPS["xd_train"], STEPS["xd_test"]
@@ -50,40 +49,8 @@ def copy_run(src, dst):
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".lock"))
 
 
-def _interrupt_after_first_checkpoint(command, cwd, env, run_dir, timeout=300):
-    """Start ``command`` in its own process group; Ctrl-C it once a checkpoint exists."""
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + timeout
-        while not osp.isfile(osp.join(run_dir, "prompt_learner", "checkpoint")):
-            assert process.poll() is None, "training ended before its first checkpoint"
-            assert time.time() < deadline, f"no checkpoint after {timeout} s"
-            time.sleep(0.02)
-        os.killpg(process.pid, signal.SIGINT)
-        process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    return process.returncode
-
-
-class Runs:
+class Runs(ScriptRuns):
     """The output roots of the scenario and their run folders."""
-
-    def __init__(self, workdir, clip_path):
-        self.workdir = workdir
-        self.data = osp.join(workdir, "data")
-        self.output = osp.join(workdir, "output")
-        make_dtd(self.data, n_classes=4, n_per_class=6, class_dependent=True)
-        self.opts = ["DATALOADER.NUM_WORKERS", "0", "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path,
-                     "TRAINER.ENPROMPT.PREC", "fp32"]
-        self.env = script_env(DATA=self.data, OUTPUT=self.output, ENPROMPT_ENGINE="builtin")
-
-    def script(self, name, *args, check=True, **env):
-        return run_script(name, *args, *self.opts, cwd=self.workdir, env=dict(self.env, **env),
-                          check=check)
 
     def root(self, name):
         return osp.join(self.workdir, name)
@@ -98,20 +65,20 @@ def runs(tmp_path_factory, tiny_clip_path):
     r = Runs(str(tmp_path_factory.mktemp("manifest_tables")), tiny_clip_path)
     out = r.output
     one_epoch, two_shots = ["OPTIM.MAX_EPOCH", "1"], ["DATASET.NUM_SHOTS", "2"]
-    r.script("base2new_train.sh", "dtd", "1", *one_epoch, *two_shots)
-    r.script("base2new_test.sh", "dtd", "1", *one_epoch, *two_shots)
-    r.script("base2new_train.sh", "dtd", "2", *one_epoch)
-    r.script("base2new_test.sh", "dtd", "2", *one_epoch)
-    failed = r.script("base2new_train.sh", "dtd", "3", "OPTIM.MAX_EPOCH", "3", "OPTIM.LR", "1e30",
-                      check=False)
+    r.script("base2new_train.sh", "dtd", "1", *one_epoch, *two_shots, check=True)
+    r.script("base2new_test.sh", "dtd", "1", *one_epoch, *two_shots, check=True)
+    r.script("base2new_train.sh", "dtd", "2", *one_epoch, check=True)
+    r.script("base2new_test.sh", "dtd", "2", *one_epoch, check=True)
+    failed = r.script("base2new_train.sh", "dtd", "3", "OPTIM.MAX_EPOCH", "3", "OPTIM.LR", "1e30")
     assert failed.returncode == 2, failed.stderr[-2000:]
     seed4 = r.b2n(out, B2N_TRAIN, 4)
-    code = _interrupt_after_first_checkpoint(
+    kill_after_first_checkpoint(
         ["bash", osp.join(SCRIPTS, "base2new_train.sh"), "dtd", "4", "OPTIM.MAX_EPOCH", "30",
-         *r.opts], r.workdir, r.env, seed4)
-    assert code == 130
+         *r.opts], seed4, env=r.env, cwd=r.workdir, sig=signal.SIGINT)
+    assert manifest(seed4)["status"] == "interrupted"
     r.seed4_epochs = manifest(seed4)["epochs"]["done"]
-    r.script("base2new_test.sh", "dtd", "4", "OPTIM.MAX_EPOCH", "30", LOADEP=str(r.seed4_epochs))
+    r.script("base2new_test.sh", "dtd", "4", "OPTIM.MAX_EPOCH", "30",
+             env={"LOADEP": str(r.seed4_epochs)}, check=True)
 
     x, x_test = r.b2n(out, B2N_TRAIN, 1, shots=2), r.b2n(out, B2N_TEST, 1, shots=2)
     z, z_test = r.b2n(out, B2N_TRAIN, 2), r.b2n(out, B2N_TEST, 2)
@@ -128,7 +95,8 @@ def runs(tmp_path_factory, tiny_clip_path):
     r.x_manifest, r.x_test_manifest = manifest(x), manifest(x_test)
 
     # Retrain seed 1 from scratch; its test folder is kept from before.
-    r.script("base2new_train.sh", "dtd", "1", *one_epoch, *two_shots, OVERWRITE="1")
+    r.script("base2new_train.sh", "dtd", "1", *one_epoch, *two_shots, env={"OVERWRITE": "1"},
+             check=True)
     r.x2_manifest = manifest(x)
     # Cross-dataset layout: the retrained model as the source, the old test of
     # its predecessor as a target, and the 16-shot test beside it as another.
@@ -259,7 +227,7 @@ def test_parse_test_res_prints_each_seed_but_no_summary_for_different_experiment
         value = accuracy(run_dir)
         assert f"file: {run_dir}/manifest.json. accuracy: {value:.2f}%. " in captured.out
     assert "Summary of directory" not in captured.out
-    assert (f"Not averaged: {folder}: mixed configs: the seeds of this cell are different "
+    assert (f"Not averaged: {folder}: mixed configs: these seeds are different "
             "experiments (DATASET.NUM_SHOTS: 2 (seed 1), 16 (seed 2))") in captured.err
 
 

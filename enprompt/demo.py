@@ -252,7 +252,7 @@ def main(argv=None):
         print(render_markdown(table))
     print("(random CLIP weights: these numbers demonstrate the pipeline, not the method)")
     print(f"Logs and checkpoints: {output_root}")
-    print(f"Same table from the logs: python -m enprompt.results {output_root}")
+    print(f"Same table from the run folders: python -m enprompt.results {output_root}")
     print(f"Demo finished in {time.time() - start:.0f} s.")
     return 0
 

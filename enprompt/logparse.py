@@ -1,7 +1,11 @@
 """Read results from the log files of CoOp-family runs.
 
-One place for the rules that ``parse_test_res.py``, ``enprompt.results`` and
-the benchmark scripts (``scripts/enprompt/*.sh``) share:
+Every run folder that ``train.py`` writes now holds a ``manifest.json`` with
+its result and state (:mod:`enprompt.run.manifest`), which is what
+``parse_test_res.py`` and ``enprompt.results`` read first
+(:mod:`enprompt.results.runs`). The logs are what remains of folders written
+before manifests existed, and of runs of other CoOp-family code; this module
+holds the rules for reading them, in one place:
 
 * A run folder (``.../seed1``) holds ``log.txt`` and, for every rerun, a
   ``log.txt-YYYY-MM-DD-HH-MM-SS`` (Dassl's ``setup_logger`` never
@@ -18,7 +22,7 @@ the benchmark scripts (``scripts/enprompt/*.sh``) share:
   so a run that was interrupted and then resumed (its result is in a
   timestamped rerun log) or evaluated again is read correctly.
 
-Command line (used by the scripts to skip finished runs)::
+Command line (a quick look at one run folder's logs)::
 
     python -m enprompt.logparse RUN_DIR [--test-log] [--keyword accuracy]
 
@@ -153,6 +157,9 @@ def describe_missing(run_dir, test_log=False):
     logs = list_logs(run_dir)
     if not logs:
         return "no log.txt (never started)"
+    if not test_log and find_result(run_dir, test_log=True) is not None:
+        return ("its log holds the result of an --eval-only run ('=> result' without "
+                "'Finish training'): read it with --test-log")
     what = "the '=> result' block" if test_log else "'Finish training' + '=> result'"
     return f"{len(logs)} log(s) without {what} (interrupted or failed; rerun the script)"
 

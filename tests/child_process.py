@@ -10,9 +10,11 @@
   output of a ``subprocess.CompletedProcess`` that exited non-zero.
 * ``run_train_py(argv, env=None, check=True)``: ``python train.py ARGV`` in
   the repository root (``argv``: see :mod:`tests.train_py`).
-* ``kill_after_first_checkpoint(command, run_dir, env=None)``: starts a
-  training command in its own process group and SIGKILLs the group as soon as
-  the run's first resume point exists; returns that checkpoint's epoch.
+* ``kill_after_first_checkpoint(command, run_dir, env=None, sig=SIGKILL)``:
+  starts a training command in its own process group and sends ``sig`` to the
+  group as soon as the run's first resume point exists (``SIGINT``: Ctrl-C in
+  the terminal; the group is killed if it has not ended 120 s later); returns
+  that checkpoint's epoch.
 * ``modules_loaded_by(statement, modules)``: which of ``modules`` a fresh
   interpreter has loaded after running ``statement`` (in this process the
   other tests loaded torch long ago), e.g.
@@ -65,8 +67,9 @@ def run_train_py(argv, env=None, check=True, timeout=600):
     return process
 
 
-def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=300):
-    """Run ``command`` in its own process group; SIGKILL the group once a checkpoint exists.
+def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=300,
+                                sig=signal.SIGKILL):
+    """Run ``command`` in its own process group; signal the group once a checkpoint exists.
 
     Waits until every process of the group is gone (a killed ``train.py``
     releases its run folder's lock only when it has exited), and returns the
@@ -90,6 +93,12 @@ def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=30
             assert time.time() < deadline, f"no checkpoint after {timeout} s"
             time.sleep(0.01)
     finally:
+        if sig != signal.SIGKILL and process.poll() is None:
+            os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                pass
         _kill_group(process)
     return saved_epochs(folder)[-1]
 

@@ -12,7 +12,9 @@ evaluation script finds a "trained" model there. No torch is loaded.
 (every ``*.sh`` there but ``common.sh``), ``script_env(**extra)`` the
 environment of a script run, ``FakeBash`` a stand-in ``bash`` that records
 which step scripts a reproduce script runs, ``TrainPyCall`` the parsed
-arguments of one recorded ``train.py`` call.
+arguments of one recorded ``train.py`` call. ``ScriptRuns`` runs the real
+scripts on a fake DTD (4 classes, 6 images each, one colour per class) with
+the tiny CLIP, in a work folder of its own.
 """
 import os
 import os.path as osp
@@ -74,6 +76,37 @@ def run_script(name, *args, cwd, env, check=True, shell="bash"):
     if check:
         assert_succeeded(process, f"{name} {args}")
     return process
+
+
+class ScriptRuns:
+    """The real scripts on a fake DTD with the tiny CLIP, in ``workdir``.
+
+    Attributes:
+        data, output (str): ``workdir/data`` (the fake DTD) and ``workdir/output``.
+        opts (list[str]): the options every script gets (no loader workers,
+            the tiny CLIP, fp32).
+        env (dict): ``DATA``, ``OUTPUT``; ``ENPROMPT_ENGINE=builtin`` when
+            ``engine`` is ``"builtin"`` (else the real Dassl where installed).
+    """
+
+    def __init__(self, workdir, clip_path, engine="builtin"):
+        from tests.fake_data import make_dtd
+
+        self.workdir = workdir
+        self.data = osp.join(workdir, "data")
+        self.output = osp.join(workdir, "output")
+        make_dtd(self.data, n_classes=4, n_per_class=6, class_dependent=True)
+        self.opts = ["DATALOADER.NUM_WORKERS", "0", "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path,
+                     "TRAINER.ENPROMPT.PREC", "fp32"]
+        self.env = script_env(DATA=self.data, OUTPUT=self.output)
+        self.env.pop("ENPROMPT_ENGINE", None)
+        if engine == "builtin":
+            self.env["ENPROMPT_ENGINE"] = "builtin"
+
+    def script(self, name, *args, env=None, check=False):
+        """``bash scripts/enprompt/<name> ARGS <opts>`` from ``workdir``, ``env`` added."""
+        return run_script(name, *args, *self.opts, cwd=self.workdir,
+                          env=dict(self.env, **(env or {})), check=check)
 
 
 def _write_executable(path, text):

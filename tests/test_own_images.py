@@ -165,7 +165,7 @@ def test_protocol_folders_and_tables_of_an_image_folder(runs):
     base = final_result(runs.stdout["flat", "train_base"])["accuracy"]
     new = final_result(runs.stdout["flat", "test_new"])["accuracy"]
     assert row[0].key == "image_folder" and (row[1].mean, row[2].mean) == (base, new)
-    assert not table.missing
+    assert not table.problems
 
 
 # ---------------------------------------------------------------- the classifier

@@ -50,11 +50,17 @@ def test_ci95(tmp_path, capsys):
     assert "* accuracy: 72.00% +- 1.85%" in out
 
 
-def test_test_log_needs_the_flag(tmp_path, capsys):
+def test_eval_logs_without_manifest_need_the_flag_and_each_folder_says_so(tmp_path, capsys):
     make_seeds(tmp_path, [60.0, 64.0], eval_log)
     code, out, err = run_parser(capsys, tmp_path)
     assert code == 1
-    assert f"Nothing found in {tmp_path}" in err
+    lines = err.splitlines()
+    # the hint comes first, for each folder, not after a reason that misleads
+    for seed, line in zip((1, 2), lines):
+        assert line == (f"Not counted: {tmp_path / f'seed{seed}'}: its log holds the result of "
+                        "an --eval-only run ('=> result' without 'Finish training'): read it "
+                        "with --test-log")
+    assert "interrupted or failed" not in err
     code, out, _ = run_parser(capsys, tmp_path, "--test-log")
     assert code == 0
     assert "* accuracy: 62.00% +- 2.00%" in out
@@ -91,7 +97,7 @@ def test_unfinished_seed_is_named_and_the_rest_summarised(tmp_path, capsys):
     code, out, err = run_parser(capsys, tmp_path)
     assert code == 0
     assert "* accuracy: 72.00% +- 2.00%" in out
-    assert f"No result in {tmp_path / 'seed3'}" in err
+    assert f"Not counted: {tmp_path / 'seed3'}: 1 log(s) without 'Finish training'" in err
 
 
 def test_command_line(tmp_path):

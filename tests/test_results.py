@@ -100,16 +100,28 @@ def test_base2new_table(output_root, capsys):
     assert f"{hm(87, 63):.2f}" != f"{(hm(82, 72) + hm(92, 54)) / 2:.2f}"
 
 
-def test_missing_runs_are_listed(output_root, capsys):
+def test_runs_left_out_are_listed_by_state(output_root, capsys):
     _, out, _ = run_results(capsys, output_root)
     b2n = out.split("### Base-to-novel", 1)[1].split("###", 1)[0]
-    assert "Missing runs (1):" in b2n
+    # a log without result and no manifest to say why: unfinished, not "missing"
+    assert "Unfinished runs (no manifest) (1):" in b2n and "Missing runs" not in b2n
     assert f"- {b2n_dir(output_root, 'train_base', 'eurosat', 3)}: 1 log(s) without" in b2n
     dg = out.split("### Domain generalization", 1)[1].split("###", 1)[0]
     assert f"- {xd_eval_dir(output_root, 'imagenetv2', 2)}: folder missing" in dg
     few = out.split("### Few-shot", 1)[1]
     for seed in (1, 2):
         assert f"- {few_shot_dir(output_root, 'eurosat', 4, seed)}: folder missing" in few
+
+
+def test_folders_without_manifest_are_read_from_logs_and_said_once_per_table(output_root,
+                                                                             capsys):
+    _, out, _ = run_results(capsys, output_root)
+    b2n = out.split("### Base-to-novel", 1)[1].split("###", 1)[0]
+    assert b2n.count("no manifest.json") == 1
+    # 12 run folders with logs: DTD and EuroSAT, base and new, 3 seeds each
+    assert "12 run(s) have no manifest.json (written before run manifests existed)" in b2n
+    # nothing says which shots the runs used but their folders
+    assert b2n.startswith(f": EnPrompt / {B2N_CFG} (16 shots by the folder names)\n")
 
 
 def test_expected_seeds_option(output_root, capsys):
@@ -163,8 +175,9 @@ def test_csv_format(output_root, capsys):
     assert float(rows["dtd"]["hm"]) == pytest.approx(hm(82, 72), abs=1e-4)
     assert rows["eurosat"]["seeds"] == "2/3"
     assert float(rows["average"]["hm"]) == pytest.approx(hm(87, 63), abs=1e-4)
-    # the console CSV stays machine-readable: missing runs go to stderr
-    assert "missing run: " + b2n_dir(output_root, "train_base", "eurosat", 3) in err
+    # the console CSV stays machine-readable: the runs left out go to stderr
+    assert ("not in the tables (unfinished): "
+            + b2n_dir(output_root, "train_base", "eurosat", 3)) in err
 
 
 def test_out_folder_has_markdown_csv_and_plot(output_root, tmp_path, capsys):
@@ -177,8 +190,11 @@ def test_out_folder_has_markdown_csv_and_plot(output_root, tmp_path, capsys):
         assert (out_dir / f"{stem}.csv").read_text().startswith("dataset,")
     png = (out_dir / f"few_shot-EnPrompt-{FS_CFG}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    missing = (out_dir / "missing_runs.txt").read_text()
-    assert b2n_dir(output_root, "train_base", "eurosat", 3) in missing
+    problems = (out_dir / "problem_runs.tsv").read_text().splitlines()
+    assert problems[0] == "state\trun_dir\treason"
+    assert problems[1].startswith(
+        f"unfinished\t{b2n_dir(output_root, 'train_base', 'eurosat', 3)}\t1 log(s) without")
+    assert f"missing\t{xd_eval_dir(output_root, 'imagenetv2', 2)}\tfolder missing" in problems[2]
 
 
 def test_empty_output_folder(tmp_path, capsys):
@@ -187,3 +203,47 @@ def test_empty_output_folder(tmp_path, capsys):
     assert "No run folders found" in err
     code, _, err = run_results(capsys, tmp_path / "nope")
     assert code == 2 and "is not a directory" in err
+
+
+def test_the_default_root_is_that_of_the_scripts(output_root, tmp_path, capsys, monkeypatch):
+    from enprompt.results.cli import build_parser, default_root
+
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    monkeypatch.delenv("OUTPUT", raising=False)
+    # the scripts' default output folder, <repository>/output, named in --help
+    assert default_root() == osp.join(repo, "output")
+    help_text = " ".join(build_parser().format_help().split())
+    assert f"default: $OUTPUT if set, else the scripts' default, currently {repo}/output" in help_text
+    monkeypatch.setenv("OUTPUT", output_root)  # as the scripts read it
+    code, out, _ = run_results(capsys)
+    assert code == 0 and "### Base-to-novel: EnPrompt" in out
+    monkeypatch.setenv("OUTPUT", str(tmp_path / "nope"))
+    code, _, err = run_results(capsys)
+    assert code == 2
+    assert f"Error: {tmp_path / 'nope'} is not a directory (the default root" in err
+
+
+def _run_with_keys(seed, keys):
+    from enprompt.results.runs import Run
+    from enprompt.run.identity import identity_from_keys
+
+    identity = identity_from_keys({**keys, "SEED": seed})
+    manifest = {"kind": "train", "identity": identity._asdict()}
+    return Run(f"seed{seed}", seed, manifest, "manifest", "finished", 50.0)
+
+
+def test_a_key_that_one_seed_predates_is_no_difference_at_its_default():
+    from enprompt.results.checks import mixed_experiments
+
+    old = _run_with_keys(1, {"OPTIM.LR": 0.0035})
+    new = _run_with_keys(2, {"OPTIM.LR": 0.0035, "NEW.KEY": False})
+    other = _run_with_keys(3, {"OPTIM.LR": 0.0035, "NEW.KEY": True})
+    assert old.experiment_hash != new.experiment_hash
+    # as train.py decides: the older run used what is now the default
+    assert mixed_experiments([old, new], defaults={"NEW.KEY": False}) is None
+    reason = mixed_experiments([old, new, other], defaults={"NEW.KEY": False})
+    assert "(NEW.KEY: (absent) (seed 1), False (seed 2), True (seed 3))" in reason
+    reason = mixed_experiments([_run_with_keys(1, {"OPTIM.LR": 0.0035}),
+                                _run_with_keys(2, {"OPTIM.LR": 0.002})], defaults={})
+    assert reason.startswith("mixed configs: these seeds are different experiments "
+                             "(OPTIM.LR: 0.0035 (seed 1), 0.002 (seed 2)); none of them")

@@ -30,9 +30,8 @@ import time
 import pytest
 
 from enprompt.protocols import STEPS
-from tests.fake_data import make_dtd
 from tests.paths import REPO
-from tests.script_helpers import run_script, script_env
+from tests.script_helpers import ScriptRuns
 
 ENGINES = ["builtin", pytest.param("dassl", marks=pytest.mark.skipif(
     subprocess.run([sys.executable, "-c", "import dassl"], capture_output=True).returncode != 0,
@@ -62,28 +61,15 @@ def snapshot(run_dir):
     return files
 
 
-class Scenario:
+class Scenario(ScriptRuns):
     """Data, options and helpers of one module scenario."""
 
     def __init__(self, workdir, clip_path, engine):
-        self.workdir = workdir
-        self.data = osp.join(workdir, "data")
-        self.output = osp.join(workdir, "output")
-        make_dtd(self.data, n_classes=4, n_per_class=6, class_dependent=True)
-        self.opts = ["DATALOADER.NUM_WORKERS", "0", "TRAINER.ENPROMPT.CLIP_WEIGHTS", clip_path,
-                     "TRAINER.ENPROMPT.PREC", "fp32"]
-        self.env = script_env(DATA=self.data, OUTPUT=self.output)
-        self.env.pop("ENPROMPT_ENGINE", None)
-        if engine == "builtin":  # the real Dassl is used where it is installed, unless told
-            self.env["ENPROMPT_ENGINE"] = "builtin"
+        super().__init__(workdir, clip_path, engine)
         self.results = {}
 
     def run_dir(self, step="base2new_train", seed=1, shots=16):
         return STEPS[step].run_dir(self.output, "dtd", seed=seed, shots=shots)
-
-    def script(self, name, *args, env=None, check=False):
-        return run_script(name, *args, *self.opts, cwd=self.workdir,
-                          env=dict(self.env, **(env or {})), check=check)
 
     def train_py(self, *args, output_dir, seed=1):
         command = [

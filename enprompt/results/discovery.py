@@ -7,12 +7,17 @@ component after the other. Every cell of a table is expected to have every
 seed of the table (:meth:`Experiments.expected_seeds`); a cell of an
 incomplete protocol (a base-to-novel dataset trained but never tested) is
 added as the folder it would have, so that its runs are reported missing.
+
+:meth:`Experiments.read` reads every expected run (its manifest, or its logs
+for a folder written before manifests existed, :mod:`.runs`) and keeps out
+of the cells the finished results that do not belong there (:mod:`.checks`):
+an evaluation of another checkpoint than its model cell's final one, seeds
+of one cell that are different experiments, a run in another run's folder.
 """
 import os
 import os.path as osp
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 
-from enprompt.logparse import describe_missing, find_result
 from enprompt.protocols import (
     BASE2NEW_TEST,
     BASE2NEW_TRAIN,
@@ -25,12 +30,16 @@ from enprompt.protocols import (
     seed_regex,
 )
 
+from .checks import misplaced, mixed_experiments, stale_evaluation
+from .runs import read_run
 from .stats import Stat
 
 __all__ = [
     "subdirs",
     "seed_dirs",
     "find_experiments",
+    "Cell",
+    "Readout",
     "Experiments",
     "BASE2NEW_PHASES",
     "base2new_experiments",
@@ -92,6 +101,45 @@ def find_experiments(root, step, **fixed):
     return found
 
 
+class Cell:
+    """One cell of a table: an experiment folder and the runs of its seeds.
+
+    Attributes:
+        key: the cell's key in its :class:`Experiments`, e.g. ``("dtd", "base")``.
+        folder (str): the experiment folder (it may not exist yet).
+        step (enprompt.protocols.Step): the protocol step that writes it.
+        dataset (str): the dataset it reports.
+        model (key or None): for an evaluation, the cell whose runs (of the
+            same seed) are the models it evaluates.
+        runs (dict): ``{seed: Run}`` once read.
+    """
+
+    def __init__(self, key, folder, step, dataset, model=None):
+        self.key = key
+        self.folder = folder
+        self.step = step
+        self.dataset = dataset
+        self.model = model
+        self.seed_dirs = seed_dirs(folder)
+        self.runs = {}
+
+    def run_dir(self, seed):
+        return self.seed_dirs.get(seed, osp.join(self.folder, SEED_FOLDER.format(seed=seed)))
+
+    def finished(self):
+        """The runs whose results enter the cell."""
+        return [run for run in self.runs.values() if run.ok]
+
+    def rerun_hint(self, seed):
+        return (f"rerun {self.step.script} {self.dataset} {seed} with the options of its "
+                "training run")
+
+
+# stats: {key: Stat or None}; n_seeds: seeds expected per cell; problems:
+# [Problem] of the runs kept out of the cells; cells: {key: Cell}, their runs read.
+Readout = namedtuple("Readout", ["stats", "n_seeds", "problems", "cells"])
+
+
 class Experiments:
     """The experiment folders of one table, one per cell, and their results.
 
@@ -104,43 +152,57 @@ class Experiments:
     """
 
     def __init__(self, seeds=None):
-        self.folders = {}
-        self.seed_dirs = {}
-        self.test_log = {}
+        self.cells = {}
         self.forced_seeds = seeds
 
-    def add(self, key, folder, test_log):
-        """Add cell ``key``: experiment folder ``folder`` of ``--eval-only`` runs or not."""
-        self.folders[key] = folder
-        self.seed_dirs[key] = seed_dirs(folder)
-        self.test_log[key] = test_log
+    def add(self, key, folder, step, dataset, model=None):
+        """Add cell ``key``: experiment folder ``folder`` of ``step`` (see :class:`Cell`)."""
+        self.cells[key] = Cell(key, folder, step, dataset, model)
 
     def expected_seeds(self):
         if self.forced_seeds:
             return sorted(self.forced_seeds)
-        return sorted({seed for dirs in self.seed_dirs.values() for seed in dirs})
+        return sorted({seed for cell in self.cells.values() for seed in cell.seed_dirs})
 
     def read(self, keyword, ci95):
-        """``({key: Stat or None}, number of expected seeds, missing runs)``.
+        """Read every expected run, check that the results belong together.
 
-        The missing runs are ``(run folder, reason)`` for every expected run
-        without a finished result.
+        Every expected seed of every cell is read (:func:`~.runs.read_run`);
+        a finished result is then kept out of its cell (state ``mixed``) when
+        its run is in the wrong folder, when it evaluated another checkpoint
+        than the final one of the model run of its model cell, or when the
+        seeds of its cell are different experiments (:mod:`.checks`).
+
+        Returns:
+            Readout
         """
         seeds = self.expected_seeds()
-        stats, missing = {}, []
-        for key, folder in self.folders.items():
-            test_log = self.test_log[key]
-            values = []
-            for seed in seeds:
-                default = osp.join(folder, SEED_FOLDER.format(seed=seed))
-                run_dir = self.seed_dirs[key].get(seed, default)
-                result = find_result(run_dir, keyword, test_log)
-                if result is None:
-                    missing.append((run_dir, describe_missing(run_dir, test_log)))
-                else:
-                    values.append(result.value)
-            stats[key] = Stat.of(values, ci95)
-        return stats, len(seeds), missing
+        for cell in self.cells.values():
+            cell.runs = {seed: read_run(cell.run_dir(seed), keyword, cell.step.eval_only, seed)
+                         for seed in seeds}
+            for run in cell.finished():
+                reason = misplaced(run, cell.step.eval_only)
+                if reason:
+                    run.reject("mixed", reason)
+        for cell in self.cells.values():
+            model_cell = self.cells.get(cell.model) if cell.model is not None else None
+            if model_cell is None:
+                continue
+            for seed, run in cell.runs.items():
+                if run.ok:
+                    reason = stale_evaluation(run, model_cell.runs[seed], cell.rerun_hint(seed))
+                    if reason:
+                        run.reject("mixed", reason)
+        for cell in self.cells.values():
+            reason = mixed_experiments(cell.finished())
+            if reason:
+                for run in cell.finished():
+                    run.reject("mixed", reason)
+        stats = {key: Stat.of([run.value for run in cell.finished()], ci95)
+                 for key, cell in self.cells.items()}
+        problems = [run.problem() for cell in self.cells.values()
+                    for run in cell.runs.values() if not run.ok]
+        return Readout(stats, len(seeds), problems, self.cells)
 
 
 def base2new_experiments(root, seeds=None):
@@ -149,16 +211,21 @@ def base2new_experiments(root, seeds=None):
     Each dataset gets both phases: the folder of a phase never run is expected.
     """
     groups = defaultdict(lambda: Experiments(seeds))
+
+    def add(experiments, dataset, phase, step, folder):
+        model = (dataset, "base") if phase == "new" else None
+        experiments.add((dataset, phase), folder, step, dataset, model)
+
     for phase, step in BASE2NEW_PHASES:
         for fields, folder in find_experiments(root, step):
             key = (fields["trainer"], fields["cfg"], fields["shots"])
-            groups[key].add((fields["dataset"], phase), folder, step.eval_only)
+            add(groups[key], fields["dataset"], phase, step, folder)
     for (trainer, cfg, shots), experiments in groups.items():
-        datasets = {dataset for dataset, _ in experiments.folders}
+        datasets = {dataset for dataset, _ in experiments.cells}
         for dataset, (phase, step) in _product(datasets, BASE2NEW_PHASES):
-            if (dataset, phase) not in experiments.folders:
+            if (dataset, phase) not in experiments.cells:
                 folder = step.experiment_dir(root, dataset, shots, trainer, cfg)
-                experiments.add((dataset, phase), folder, step.eval_only)
+                add(experiments, dataset, phase, step, folder)
     return dict(groups)
 
 
@@ -170,15 +237,15 @@ def xd_experiments(root, seeds=None):
     groups = defaultdict(lambda: Experiments(seeds))
     for fields, folder in find_experiments(root, XD_TEST):
         key = (fields["trainer"], fields["cfg"], fields["shots"])
-        groups[key].add(fields["dataset"], folder, XD_TEST.eval_only)
+        groups[key].add(fields["dataset"], folder, XD_TEST, fields["dataset"], model="source")
     for fields, folder in find_experiments(root, XD_TRAIN, dataset=XD_SOURCE):
         if seed_dirs(folder):
             key = (fields["trainer"], fields["cfg"], fields["shots"])
-            groups[key].add("source", folder, XD_TRAIN.eval_only)
+            groups[key].add("source", folder, XD_TRAIN, XD_SOURCE)
     for (trainer, cfg, shots), experiments in groups.items():
-        if "source" not in experiments.folders:
+        if "source" not in experiments.cells:
             folder = XD_TRAIN.experiment_dir(root, XD_SOURCE, shots, trainer, cfg)
-            experiments.add("source", folder, XD_TRAIN.eval_only)
+            experiments.add("source", folder, XD_TRAIN, XD_SOURCE)
     return dict(groups)
 
 
@@ -190,14 +257,14 @@ def few_shot_experiments(root, seeds=None):
     groups = defaultdict(lambda: Experiments(seeds))
     for fields, folder in find_experiments(root, FEW_SHOT):
         key = (fields["trainer"], fields["cfg"])
-        groups[key].add((fields["dataset"], fields["shots"]), folder, FEW_SHOT.eval_only)
+        groups[key].add((fields["dataset"], fields["shots"]), folder, FEW_SHOT, fields["dataset"])
     for (trainer, cfg), experiments in groups.items():
-        datasets = {dataset for dataset, _ in experiments.folders}
-        all_shots = sorted({shots for _, shots in experiments.folders})
+        datasets = {dataset for dataset, _ in experiments.cells}
+        all_shots = sorted({shots for _, shots in experiments.cells})
         for dataset, shots in _product(datasets, all_shots):
-            if (dataset, shots) not in experiments.folders:
+            if (dataset, shots) not in experiments.cells:
                 folder = FEW_SHOT.experiment_dir(root, dataset, shots, trainer, cfg)
-                experiments.add((dataset, shots), folder, FEW_SHOT.eval_only)
+                experiments.add((dataset, shots), folder, FEW_SHOT, dataset)
     return dict(groups)
 
 

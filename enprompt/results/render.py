@@ -2,10 +2,14 @@
 import csv
 import io
 
+from enprompt.fileio import atomic_write
+
+from .runs import PROBLEM_STATES
 from .stats import Stat
 from .tables import Label
 
-__all__ = ["render_markdown", "render_csv", "plot_few_shot"]
+__all__ = ["PROBLEM_HEADINGS", "problem_lines", "render_markdown", "render_csv",
+           "render_problems_tsv", "plot_few_shot"]
 
 
 def _markdown_cell(value):
@@ -20,8 +24,34 @@ def _markdown_cell(value):
     return str(value)
 
 
+# The heading of each kind of run a table leaves out (listed in PROBLEM_STATES' order).
+PROBLEM_HEADINGS = {
+    "mixed": "Refused, not averaged",
+    "failed": "Failed runs",
+    "interrupted": "Interrupted runs",
+    "running": "Running (or killed) runs",
+    "partial": "Partial results, not averaged",
+    "unreadable": "Runs with an unreadable manifest",
+    "unfinished": "Unfinished runs (no manifest)",
+    "missing": "Missing runs",
+}
+
+
+def problem_lines(problems):
+    """The runs a table leaves out, under one heading per state, as markdown lines."""
+    lines = []
+    for state in PROBLEM_STATES:
+        heading = PROBLEM_HEADINGS[state]
+        found = [p for p in problems if p.state == state]
+        if found:
+            lines.append("")
+            lines.append(f"{heading} ({len(found)}):")
+            lines.extend(f"- {p.run_dir}: {p.reason}" for p in found)
+    return lines
+
+
 def render_markdown(table, spread_name="std"):
-    """The table in GitHub markdown, with its title, notes and missing runs."""
+    """The table in GitHub markdown, with its title, notes and the runs it leaves out."""
     lines = [f"### {table.title}", ""]
     lines.append("| " + " | ".join(column.title for column in table.columns) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(table.columns) - 1)) + "|")
@@ -30,10 +60,7 @@ def render_markdown(table, spread_name="std"):
     lines.append("")
     lines.append(f"Cells: mean ± {spread_name} over seeds (accuracy in %).")
     lines.extend(table.notes)
-    if table.missing:
-        lines.append("")
-        lines.append(f"Missing runs ({len(table.missing)}):")
-        lines.extend(f"- {run_dir}: {reason}" for run_dir, reason in table.missing)
+    lines.extend(problem_lines(table.problems))
     return "\n".join(lines) + "\n"
 
 
@@ -58,6 +85,13 @@ def render_csv(table):
         writer.writerow(["" if f is None else (f"{f:.4f}" if isinstance(f, float) else f)
                          for f in fields])
     return buffer.getvalue()
+
+
+def render_problems_tsv(problems):
+    """The runs left out of the tables, one per line: ``state<TAB>run folder<TAB>reason``."""
+    lines = ["state\trun_dir\treason"]
+    lines.extend(f"{p.state}\t{p.run_dir}\t{p.reason}" for p in problems)
+    return "\n".join(lines) + "\n"
 
 
 def _plot_panels(table):
@@ -100,5 +134,6 @@ def plot_few_shot(table, path):
         ax.grid(True, alpha=0.3)
     fig.suptitle(table.title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     return path

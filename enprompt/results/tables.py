@@ -25,10 +25,15 @@ import numpy as np
 from enprompt.data.catalog import LAYOUTS
 from enprompt.protocols import DG_TARGETS, XD_SOURCE, dataset_order
 
+from .checks import settings_used, where_text
 from .discovery import base2new_experiments, few_shot_experiments, xd_experiments
 from .stats import harmonic_mean, spread_name
 
-__all__ = ["Column", "Label", "Table", "dataset_title", "collect_tables"]
+__all__ = ["Column", "Label", "Table", "dataset_title", "collect_tables", "problem_runs"]
+
+# The identity keys the headers show: what the runs really used.
+SHOTS_KEY = "DATASET.NUM_SHOTS"
+EPOCHS_KEY = "OPTIM.MAX_EPOCH"
 
 
 def dataset_title(name):
@@ -59,17 +64,20 @@ class Label(namedtuple("Label", ["text", "key"])):
 
 
 class Table:
-    """One table: a title, columns, rows of cells, and the runs it lacks.
+    """One table: a title, columns, rows of cells, and the runs it leaves out.
 
     Attributes:
         protocol (str): ``base2new``, ``cross_dataset``, ``domain_generalization``
             or ``few_shot``.
-        title (str): heading, naming the trainer and config.
+        title (str): heading, naming the trainer, config, and the shots and
+            epochs the runs used.
         slug (str): file-name stem for ``--out``.
         columns (list[Column]): the columns.
         rows (list[list]): one cell per column (see :class:`Column`).
         notes (list[str]): sentences printed under the table.
-        missing (list[tuple[str, str]]): (run folder, reason).
+        problems (list[Problem]): the expected runs whose result is not in
+            the table, each with its state and the reason
+            (:data:`~enprompt.results.runs.PROBLEM_STATES`).
     """
 
     def __init__(self, protocol, title, slug, columns):
@@ -79,7 +87,11 @@ class Table:
         self.columns = columns
         self.rows = []
         self.notes = []
-        self.missing = []
+        self.problems = []
+
+    def problems_of(self, *states):
+        """The problems in one of ``states`` (all of them when none is given)."""
+        return [p for p in self.problems if not states or p.state in states]
 
 
 def _label_column():
@@ -114,6 +126,72 @@ def _average_text(what, done, total, unit):
 
 
 # --------------------------------------------------------------------------
+# What the runs used, and what cannot be checked
+# --------------------------------------------------------------------------
+def _count_text(values, unit):
+    """``16 shots``, ``1 epoch``, ``2 or 16 shots``."""
+    words = [str(v) for v in values]
+    joined = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return f"{joined} {unit}" + ("" if values == [1] else "s")
+
+
+def _settings(table, labelled_runs, folder_shots=None, with_shots=True, shots_on=""):
+    """The title's ``16 shots, 5 epochs``: the values of the runs' manifests.
+
+    Adds a note to ``table`` where the runs differ in them, or where they used
+    other shots than their folders are named for. Without manifests the shots
+    are the folders' (``folder_shots``) and the epochs are not shown.
+
+    Args:
+        labelled_runs (list[tuple[str, Run]]): the training runs whose results
+            (or whose models' results) are in the table, with a label each.
+        folder_shots (int or None): the shots the folder names say.
+        with_shots (bool): the shots belong in the title (not for few-shot).
+        shots_on (str): the dataset the shots are of, e.g. `` on ImageNet``.
+    """
+    shots = settings_used(labelled_runs, SHOTS_KEY) if with_shots else {}
+    epochs = settings_used(labelled_runs, EPOCHS_KEY)
+    parts = []
+    if shots:
+        parts.append(_count_text(list(shots), "shot") + shots_on)
+    elif with_shots and folder_shots is not None:  # no manifest says what the runs used
+        parts.append(_count_text([folder_shots], "shot") + shots_on + " by the folder names")
+    if epochs:
+        parts.append(_count_text(list(epochs), "epoch"))
+    for key, used in [(SHOTS_KEY, shots), (EPOCHS_KEY, epochs)]:
+        if len(used) > 1:
+            table.notes.append(
+                f"{key} differs between the runs of this table: "
+                + ", ".join(f"{value} ({where_text(labels)})" for value, labels in used.items())
+                + "."
+            )
+    if folder_shots is not None and len(shots) == 1 and folder_shots not in shots:
+        table.notes.append(
+            f"The runs used {SHOTS_KEY} {next(iter(shots))}, though their folders are named "
+            f"for {folder_shots} shots; the title shows what the runs used."
+        )
+    return ", ".join(parts)
+
+
+def _note_unchecked(table, cells):
+    """Say once per table that runs without a manifest were read from their logs."""
+    n = sum(1 for cell in cells for run in cell.runs.values() if run.source == "log")
+    if n:
+        table.notes.append(
+            f"{n} run(s) have no manifest.json (written before run manifests existed): their "
+            "results are read from their logs, and their configs, states and checkpoints "
+            "cannot be checked."
+        )
+
+
+def _labelled(cells, label):
+    """``[(label(cell), run)]`` of the runs of ``cells`` that hold a result, those
+    kept out as mixed included: the header says what they used."""
+    return [(label(cell), run) for cell in cells for run in cell.runs.values()
+            if run.value is not None and run.state in ("finished", "mixed")]
+
+
+# --------------------------------------------------------------------------
 # Base-to-novel
 # --------------------------------------------------------------------------
 def _base2new_tables(root, keyword, ci95, seeds):
@@ -126,13 +204,8 @@ def _base2new_tables(root, keyword, ci95, seeds):
             Column("HM", "value", ["hm"]),
             _seeds_column(),
         ]
-        table = Table(
-            "base2new",
-            f"Base-to-novel: {trainer} / {cfg} ({shots} shots)",
-            f"base2new-{trainer}-{cfg}",
-            columns,
-        )
-        stats, n_seeds, table.missing = experiments.read(keyword, ci95)
+        table = Table("base2new", "", f"base2new-{trainer}-{cfg}", columns)
+        stats, n_seeds, table.problems, cells = experiments.read(keyword, ci95)
         complete = []
         datasets = dataset_order({dataset for dataset, _ in stats})
         for dataset in datasets:
@@ -153,6 +226,11 @@ def _base2new_tables(root, keyword, ci95, seeds):
                 "HM = 2*Base*New/(Base+New) of the mean Base and mean New; the Average "
                 "row's HM is the HM of the average Base and average New."
             )
+        trained = _labelled([cells[(d, "base")] for d in datasets],
+                            lambda cell: dataset_title(cell.dataset))
+        table.title = (f"Base-to-novel: {trainer} / {cfg} "
+                       f"({_settings(table, trained, folder_shots=shots)})")
+        _note_unchecked(table, cells.values())
         tables.append(table)
     return tables
 
@@ -163,7 +241,7 @@ def _base2new_tables(root, keyword, ci95, seeds):
 def _xd_tables(root, keyword, ci95, seeds):
     tables = []
     for (trainer, cfg, shots), experiments in sorted(xd_experiments(root, seeds).items()):
-        stats, n_seeds, missing = experiments.read(keyword, ci95)
+        stats, n_seeds, problems, cells = experiments.read(keyword, ci95)
         targets = [key for key in stats if key != "source"]
         dg = [t for t in targets if t in DG_TARGETS]
         xd = [t for t in targets if t not in DG_TARGETS]
@@ -175,12 +253,7 @@ def _xd_tables(root, keyword, ci95, seeds):
             parts.append(("domain_generalization", "Domain generalization", dg))
         for protocol, name, names in parts:
             columns = [_label_column(), _stat_column("Accuracy", "", ci95), _seeds_column()]
-            table = Table(
-                protocol,
-                f"{name}: {trainer} / {cfg} ({shots} shots on ImageNet)",
-                f"{protocol}-{trainer}-{cfg}_{shots}shots",
-                columns,
-            )
+            table = Table(protocol, "", f"{protocol}-{trainer}-{cfg}_{shots}shots", columns)
             source = stats["source"]
             source_label = Label(f"{dataset_title(XD_SOURCE)} (source)", f"{XD_SOURCE} (source)")
             table.rows.append([source_label, source, _seeds_cell([source], n_seeds)])
@@ -193,9 +266,15 @@ def _xd_tables(root, keyword, ci95, seeds):
             if done:
                 label = _average_text("Average (targets)", len(done), len(names), "targets")
                 table.rows.append([_average_label(label), float(np.mean(done)), ""])
-            # The source's missing runs belong to both tables; a target's to its own.
-            keep = {experiments.folders[key] for key in ["source", *names]}
-            table.missing = [m for m in missing if osp.dirname(m[0]) in keep]
+            # The source's runs belong to both tables; a target's to its own.
+            own = [cells[key] for key in ["source", *names]]
+            keep = {cell.folder for cell in own}
+            table.problems = [p for p in problems if osp.dirname(p.run_dir) in keep]
+            trained = _labelled([cells["source"]], lambda cell: source_label.text)
+            settings = _settings(table, trained, folder_shots=shots,
+                                 shots_on=f" on {dataset_title(XD_SOURCE)}")
+            table.title = f"{name}: {trainer} / {cfg} ({settings})"
+            _note_unchecked(table, own)
             tables.append(table)
     return tables
 
@@ -203,20 +282,33 @@ def _xd_tables(root, keyword, ci95, seeds):
 # --------------------------------------------------------------------------
 # Few-shot
 # --------------------------------------------------------------------------
+def _few_shot_column(table, shots, cells, ci95):
+    """The column of one shot count, titled with the shots its runs used."""
+    used = settings_used(_labelled(cells, lambda cell: dataset_title(cell.dataset)), SHOTS_KEY)
+    values = list(used) or [shots]
+    title = _count_text(values, "shot")
+    if values != [shots]:
+        table.notes.append(
+            f"The runs of the column {title!r} are in folders named for {shots} shots "
+            f"(_{shots}shots); the column shows what the runs used ({SHOTS_KEY})."
+        )
+    x = values[0] if len(values) == 1 else shots
+    return _stat_column(title, f"{shots}shots_", ci95, shots=x)
+
+
 def _few_shot_tables(root, keyword, ci95, seeds):
     tables = []
     for (trainer, cfg), experiments in sorted(few_shot_experiments(root, seeds).items()):
-        all_shots = sorted({shots for _, shots in experiments.folders})
-        datasets = dataset_order({dataset for dataset, _ in experiments.folders})
-        columns = [
+        all_shots = sorted({shots for _, shots in experiments.cells})
+        datasets = dataset_order({dataset for dataset, _ in experiments.cells})
+        table = Table("few_shot", "", f"few_shot-{trainer}-{cfg}", [])
+        stats, n_seeds, table.problems, cells = experiments.read(keyword, ci95)
+        table.columns = [
             _label_column(),
-            *[_stat_column(f"{s} shot" if s == 1 else f"{s} shots", f"{s}shots_", ci95, shots=s)
+            *[_few_shot_column(table, s, [cells[(d, s)] for d in datasets], ci95)
               for s in all_shots],
             _seeds_column(),
         ]
-        table = Table("few_shot", f"Few-shot: {trainer} / {cfg}", f"few_shot-{trainer}-{cfg}",
-                      columns)
-        stats, n_seeds, table.missing = experiments.read(keyword, ci95)
         for dataset in datasets:
             row = [stats[(dataset, s)] for s in all_shots]
             table.rows.append([_dataset_label(dataset), *row, _seeds_cell(row, n_seeds)])
@@ -227,6 +319,11 @@ def _few_shot_tables(root, keyword, ci95, seeds):
         if len(datasets) > 1 and any(a is not None for a in averages):
             table.rows.append([_average_label("Average"), *averages, ""])
             table.notes.append("Average: over the datasets, for shot counts every dataset has.")
+        trained = _labelled(cells.values(), lambda cell: f"{dataset_title(cell.dataset)} "
+                            f"{_count_text([cell.key[1]], 'shot')}")
+        settings = _settings(table, trained, with_shots=False)
+        table.title = f"Few-shot: {trainer} / {cfg}" + (f" ({settings})" if settings else "")
+        _note_unchecked(table, cells.values())
         tables.append(table)
     return tables
 
@@ -242,10 +339,30 @@ def collect_tables(root, keyword="accuracy", ci95=False, seeds=None):
             (default: every seed found in the same table).
 
     Returns:
-        list[Table]
+        list[Table]: each with the runs it leaves out in ``problems`` (see
+        :func:`problem_runs` for all of them at once).
     """
     return (
         _base2new_tables(root, keyword, ci95, seeds)
         + _xd_tables(root, keyword, ci95, seeds)
         + _few_shot_tables(root, keyword, ci95, seeds)
     )
+
+
+def problem_runs(tables, *states):
+    """Every run left out of ``tables``, once each, in the tables' order.
+
+    Args:
+        tables (list[Table]): from :func:`collect_tables`.
+        *states: only these states (:data:`~enprompt.results.runs.PROBLEM_STATES`:
+            ``mixed``, ``failed``, ``interrupted``, ``running``, ``partial``,
+            ``unreadable``, ``unfinished``, ``missing``); all when none is given.
+
+    Returns:
+        list[Problem]: ``(run_dir, state, reason)``.
+    """
+    seen = {}
+    for table in tables:
+        for problem in table.problems_of(*states):
+            seen.setdefault(problem.run_dir, problem)
+    return list(seen.values())

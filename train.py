@@ -25,6 +25,15 @@ and a rerun of the same command is always safe (docs/RELIABILITY.md,
 Ctrl-C or SIGTERM stops a run with one line saying how far it got and how to
 resume it (exit status 130 or 143).
 
+One run on N processes (data parallelism, built-in engine; docs/SCALING.md)::
+
+    torchrun --nproc_per_node N train.py <the same flags>
+    srun --ntasks N python train.py <the same flags>      # N tasks of a Slurm job step
+
+Rank 0 decides what the run does with its folder and writes the log,
+checkpoints and manifest; the other processes follow its decision.
+``DATALOADER.TRAIN_X.BATCH_SIZE`` is the batch of each process.
+
 Example::
 
     python train.py --root $DATA --seed 1 --trainer EnPrompt \
@@ -40,9 +49,10 @@ import sys
 # Only light imports here: the command line, the config and the run folder
 # are checked, and a finished run is skipped, before PyTorch is loaded.
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
+from enprompt.distributed import Peers, check_engine, process_group, quiet_unless_main, world_from_env
 from enprompt.engine_choice import get_cfg_default, selected_engine
 from enprompt.errors import UserError
-from enprompt.run import RunSession
+from enprompt.run import RunSession, StoppedByMainProcess
 from enprompt.run.identity import result_keys
 from enprompt.run.checkpoints import checkpoint_file
 from enprompt.run.interrupt import RunInterrupted, progress_notice, stop_on_signals
@@ -258,7 +268,17 @@ def main(args):
     """Run ``train.py`` with parsed ``args``; returns the exit status."""
     check_args(args)
     cfg = setup_cfg(args)
+    world = world_from_env()
+    if world.size > 1:
+        return main_distributed(cfg, args, world)
+    return run_in_folder(cfg, args)
 
+
+def run_in_folder(cfg, args, peers=None):
+    """Decide what to do with the run folder, then do it; returns the exit status.
+
+    ``peers``: the processes of a data-parallel run (None for one process).
+    """
     if args.no_train:  # CoOp's --no-train: build the trainer and stop; nothing is recorded
         build(cfg, args)
         return 0
@@ -272,6 +292,7 @@ def main(args):
         model_dir=args.model_dir if args.eval_only else "",
         explicit_epoch=args.load_epoch,
         defaults=default_result_keys(),
+        peers=peers,
     )
     decision = session.open()
     try:
@@ -285,6 +306,24 @@ def main(args):
         return run(cfg, args, session)
     finally:
         session.close()
+
+
+# --------------------------------------------------------------- data parallelism
+def main_distributed(cfg, args, world):
+    """One of the N processes of a data-parallel run (torchrun, or a task of a Slurm job step).
+
+    Every process runs the same command in one process group (nccl on CUDA,
+    gloo on the CPU). Rank 0 decides what the run does with its folder (skip,
+    resume, start, refuse) and shares the decision, so that all of them do the
+    same; a refusal on rank 0 ends the others with the same exit status. Only
+    rank 0 prints to stdout and writes; the others' errors still reach stderr.
+    """
+    check_engine(selected_engine())  # before any work
+    with quiet_unless_main(world), process_group(world, use_cuda=cfg.USE_CUDA):
+        try:
+            return run_in_folder(cfg, args, peers=Peers(world))
+        except StoppedByMainProcess as stop:  # rank 0 said why
+            return stop.exit_code
 
 
 def build_parser():

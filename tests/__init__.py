@@ -27,5 +27,6 @@ Test data and fixtures: ``conftest.py`` (the tiny CLIP, one torch thread),
 ``tests.fake_data`` (the 15 datasets), ``tests.engine_toys`` (a toy trainer
 for the engine), ``tests.synthetic_logs`` (log files for the result parsers),
 ``tests.script_helpers`` (running ``scripts/enprompt/*.sh``),
-``tests.log_tee``, ``tests.dassl_reference`` and ``tests.dual_engine_probe``.
+``tests.log_tee``, ``tests.dassl_reference``, ``tests.dual_engine_probe`` and
+``tests.ddp_workers`` (one training step in one or several processes).
 """

@@ -13,8 +13,9 @@
 * ``kill_after_first_checkpoint(command, run_dir, env=None, sig=SIGKILL)``:
   starts a training command in its own process group and sends ``sig`` to the
   group as soon as the run's first resume point exists (``SIGINT``: Ctrl-C in
-  the terminal; the group is killed if it has not ended 120 s later); returns
-  that checkpoint's epoch.
+  the terminal); the group, and every process below it (torchrun starts its
+  workers in sessions of their own), is then killed (after up to 120 s for a
+  ``sig`` other than ``SIGKILL``); returns that checkpoint's epoch.
 * ``modules_loaded_by(statement, modules)``: which of ``modules`` a fresh
   interpreter has loaded after running ``statement`` (in this process the
   other tests loaded torch long ago), e.g.
@@ -104,34 +105,64 @@ def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=30
 
 
 def _kill_group(process):
-    """SIGKILL ``process``'s group and wait until none of its processes is left."""
+    """SIGKILL ``process``'s group and every process below it (torchrun starts its workers in
+    sessions of their own), and wait until none of them is left."""
+    below = _descendants(process.pid)  # before the kill, which orphans them
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:  # the whole group has already ended
         pass
+    for pid in below:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     process.wait()
     deadline = time.time() + 60
-    while _live_members(process.pid):
+    while _live_members(process.pid) or any(_alive(pid) for pid in below):
         assert time.time() < deadline, f"group {process.pid} still alive 60 s after SIGKILL"
         time.sleep(0.01)
 
 
-def _live_members(pgid):
-    """Pids of the processes of group ``pgid`` that have not exited (zombies excluded:
-    an orphan's zombie may never be reaped in a container, but it holds no lock)."""
-    members = []
+def _processes():
+    """``{pid: (state, parent pid, process group)}`` of every process, from ``/proc``."""
+    found = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+        except OSError:  # ended meanwhile
             continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state not in ("Z", "X"):
-            members.append(int(name))
-    return members
+        found[int(name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return found
+
+
+def _alive(pid, processes=None):
+    """True while ``pid`` has not exited (zombies excluded: an orphan's zombie may never be
+    reaped in a container, but it holds no lock)."""
+    state = (processes or _processes()).get(pid, ("X",))[0]
+    return state not in ("Z", "X")
+
+
+def _live_members(pgid):
+    """Pids of the processes of group ``pgid`` that have not exited."""
+    processes = _processes()
+    return [pid for pid, (_, _, group) in processes.items() if group == pgid and _alive(pid, processes)]
+
+
+def _descendants(pid):
+    """The pids of every process below ``pid``."""
+    children = {}
+    for child, (_, parent, _) in _processes().items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
 
 
 def modules_loaded_by(statement, modules):

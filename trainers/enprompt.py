@@ -32,6 +32,7 @@ from enprompt.dassl import (
     compute_accuracy,
     count_num_param,
 )
+from enprompt.distributed import data_parallel, is_distributed
 from enprompt.model import autocast_for, build_enprompt_model, compile_enprompt
 
 __all__ = ["EnPrompt", "enprompt_step"]
@@ -101,7 +102,12 @@ class EnPrompt(TrainerX):
         print("Building EnPrompt (CLIP frozen; learning EnLa, visual prompts, strengthening projections)")
         self.model = build_enprompt_model(cfg, clip_model, classnames, device=self.device)
         # The model as it runs: eager, or through torch.compile (TRAINER.ENPROMPT.COMPILE)
-        self.compiled_model = compile_enprompt(self.model, cfg.TRAINER.ENPROMPT.COMPILE, self.device)
+        target = cfg.TRAINER.ENPROMPT.COMPILE
+        if target == "step" and is_distributed():
+            print("TRAINER.ENPROMPT.COMPILE step: several processes train through "
+                  "DistributedDataParallel; compiling the image encoder only")
+            target = "encoder"
+        self.compiled_model = compile_enprompt(self.model, target, self.device)
         learnable = self.model.prompt_learner
         print(f"Parameters to be updated: {sorted(n for n, _ in learnable.named_parameters())}")
         print(f"# learnable params: {count_num_param(learnable):,}")
@@ -109,13 +115,21 @@ class EnPrompt(TrainerX):
         self.optim = build_optimizer(learnable, cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
         self.register_model("prompt_learner", learnable, self.optim, self.sched)
+        # Several processes (torchrun, Slurm tasks): DistributedDataParallel, whose
+        # backward averages the learnable parameters' gradients over them.
+        self.ddp_model = data_parallel(self.model, self.device) if is_distributed() else None
         self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "amp" else None
 
     def forward_backward(self, batch):
         image, label = self.parse_batch_train(batch)
-        loss_summary = self.compiled_model.step(
-            enprompt_step, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
-        )
+        if self.ddp_model is not None:  # several processes: DDP's forward and backward
+            loss_summary = enprompt_step(
+                self.ddp_model, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
+            )
+        else:
+            loss_summary = self.compiled_model.step(
+                enprompt_step, self.optim, self.scaler, image, label, self.precision, self.detect_anomaly
+            )
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return loss_summary

@@ -15,10 +15,18 @@ a trained model with the same checks.
 A method adapts the messages to its own config keys through two class
 attributes, ``loss_anomaly_hint`` and ``checkpoint_mismatch_hint``; the
 engine names none.
+
+In a data-parallel run (:mod:`enprompt.distributed`) every process takes the
+same steps here, and only rank 0 writes: the others wait until its files are
+complete, then read the same ones (resume, best model). A non-finite loss
+stops every process together.
 """
 import os
 import os.path as osp
 
+import torch
+
+from enprompt import distributed
 from enprompt.run.decision import OVERWRITE_HINT
 
 from .checkpoint import (
@@ -96,23 +104,29 @@ class CheckpointMixin:
         return {"trainer": self.cfg.TRAINER.NAME, "backbone": self.cfg.MODEL.BACKBONE.NAME}
 
     def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
-        rng_state = get_rng_state()
-        for name in self.get_model_names():
-            optim, sched = self._optims[name], self._scheds[name]
-            save_checkpoint(
-                {
-                    "state_dict": self._models[name].state_dict(),
-                    "epoch": epoch + 1,
-                    "optimizer": optim.state_dict() if optim is not None else None,
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "val_result": val_result,
-                    "rng_state": rng_state,
-                    "meta": self.checkpoint_meta(),
-                },
-                osp.join(directory, name),
-                is_best=is_best,
-                model_name=model_name,
-            )
+        if not distributed.is_main_process():  # rank 0 writes; the others wait for it below
+            distributed.barrier()
+            return
+        try:
+            rng_state = get_rng_state()
+            for name in self.get_model_names():
+                optim, sched = self._optims[name], self._scheds[name]
+                save_checkpoint(
+                    {
+                        "state_dict": self._models[name].state_dict(),
+                        "epoch": epoch + 1,
+                        "optimizer": optim.state_dict() if optim is not None else None,
+                        "scheduler": sched.state_dict() if sched is not None else None,
+                        "val_result": val_result,
+                        "rng_state": rng_state,
+                        "meta": self.checkpoint_meta(),
+                    },
+                    osp.join(directory, name),
+                    is_best=is_best,
+                    model_name=model_name,
+                )
+        finally:
+            distributed.barrier()
 
     def resume_model_if_exist(self, directory):
         names = self.get_model_names()
@@ -198,7 +212,8 @@ class CheckpointMixin:
         done = self.epoch + 1
         self.save_model(self.epoch, self.output_dir)
         previous = getattr(self, "_resume_point_epoch", None)
-        if previous and previous != done and not self._keeps_checkpoint(previous):
+        if (previous and previous != done and not self._keeps_checkpoint(previous)
+                and distributed.is_main_process()):
             for name in self.get_model_names():
                 stale = osp.join(self.output_dir, name, checkpoint_name(previous))
                 if osp.isfile(stale):
@@ -274,8 +289,20 @@ class CheckpointMixin:
         The message names the epoch, the batch, each loss term in ``terms``
         ({name: tensor or float}), the last good checkpoint, which is left
         untouched (nothing is saved after a non-finite loss),
-        ``loss_anomaly_hint`` and how to rerun with another setting.
+        ``loss_anomaly_hint`` and how to rerun with another setting. In a
+        data-parallel run every process stops when the loss is not finite on
+        any of them, and the terms named are those of the global batch (their
+        mean over the processes).
         """
+        if distributed.all_finite(loss):
+            return
+        if distributed.is_distributed():
+            names = list(terms or {})
+            values = [loss] + [terms[n] for n in names]
+            reduced = distributed.mean_over_processes(
+                {i: float(torch.as_tensor(v).detach()) for i, v in enumerate(values)})
+            loss = torch.tensor(reduced[0])
+            terms = {n: reduced[i + 1] for i, n in enumerate(names)} or None
         try:
             check_finite_loss(loss, terms, where=self._where())
         except FloatingPointError as e:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix, f1_score
 
+from enprompt import distributed
 from enprompt.fileio import atomic_write
 
 from .registry import Registry, check_availability
@@ -46,6 +47,11 @@ class Classification(EvaluatorBase):
     ``evaluate()`` prints Dassl's six-line ``=> result`` block (one decimal)
     and returns an ``OrderedDict`` whose first value (accuracy) is what
     ``trainer.test()`` returns.
+
+    In a data-parallel run each process has processed its shard of the
+    images; ``evaluate()`` first gathers the labels and predictions of all
+    shards, so every process reports the result of the whole set, the one a
+    single process reports (the counts and macro-F1 do not depend on order).
     """
 
     def __init__(self, cfg, lab2cname=None, **kwargs):
@@ -61,6 +67,7 @@ class Classification(EvaluatorBase):
         self._y_true = []
         self._y_pred = []
         self._per_class_res = defaultdict(list) if self.cfg.TEST.PER_CLASS_RESULT else None
+        self._gathered = False
 
     def process(self, mo, gt):
         """Args: mo (Tensor): logits ``[B, C]``; gt (LongTensor): labels ``[B]``."""
@@ -75,7 +82,24 @@ class Classification(EvaluatorBase):
             for label, match in zip(y_true, matches.cpu().tolist()):
                 self._per_class_res[label].append(match)
 
+    def _gather_shards(self):
+        """Replace this process's counts by those of every process's shard (once)."""
+        if self._gathered or not distributed.is_distributed():
+            return
+        pairs = torch.tensor([self._y_true, self._y_pred], dtype=torch.int64).t()  # [n, 2]
+        pairs = distributed.all_gather_rows(pairs)
+        y_true, y_pred = pairs[:, 0].tolist(), pairs[:, 1].tolist()
+        self.reset()
+        self._y_true, self._y_pred = y_true, y_pred
+        self._total = len(y_true)
+        self._correct = sum(int(t == p) for t, p in zip(y_true, y_pred))
+        if self._per_class_res is not None:
+            for label, pred in zip(y_true, y_pred):
+                self._per_class_res[label].append(int(label == pred))
+        self._gathered = True
+
     def evaluate(self):
+        self._gather_shards()
         if self._total == 0:
             raise RuntimeError("Classification.evaluate() called before any batch was processed")
         results = OrderedDict()
@@ -112,7 +136,7 @@ class Classification(EvaluatorBase):
             print(f"* average: {mean_acc:.1f}%")
             results["perclass_accuracy"] = mean_acc
 
-        if self.cfg.TEST.COMPUTE_CMAT:
+        if self.cfg.TEST.COMPUTE_CMAT and distributed.is_main_process():
             cmat = confusion_matrix(self._y_true, self._y_pred, normalize="true")
             save_path = osp.join(self.cfg.OUTPUT_DIR, "cmat.pt")
             with atomic_write(save_path, "wb") as f:

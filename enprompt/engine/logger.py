@@ -4,6 +4,8 @@ import os.path as osp
 import sys
 import time
 
+from enprompt import distributed
+
 from .tools import mkdir_if_missing
 
 __all__ = ["Logger", "setup_logger", "log_file_path"]
@@ -63,8 +65,11 @@ def log_file_path(output):
 
 
 def setup_logger(output=None):
-    """Redirect ``sys.stdout`` through a :class:`Logger` writing to the run's log."""
-    if output is None:
+    """Redirect ``sys.stdout`` through a :class:`Logger` writing to the run's log.
+
+    In a data-parallel run only rank 0 writes the log (the others write none).
+    """
+    if output is None or not distributed.is_main_process():
         return
     if isinstance(sys.stdout, Logger):
         sys.stdout.close()

@@ -15,6 +15,12 @@ optionally ``check_cfg``, ``parse_batch_train``, ``model_inference``,
 ``load_model``. By the CoOp-family convention a method calls
 ``self.update_lr()`` inside ``forward_backward`` after the epoch's last batch
 (``self.batch_idx + 1 == self.num_batches``), so schedules are per epoch.
+
+Data parallelism (several processes, :mod:`enprompt.distributed`): each
+process trains on its shard of every global batch and evaluates its shard of
+the test set, whose predictions are gathered before the evaluator counts them;
+the loss summary is averaged over the processes; only rank 0 writes
+tensorboard and checkpoints (and, in ``train.py``, the log and the manifest).
 """
 import datetime
 import os.path as osp
@@ -25,12 +31,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from enprompt import distributed
+
 from .checkpoint_mixin import CheckpointMixin
 from .data import DataManager
 from .evaluator import build_evaluator
 from .meters import AverageMeter, MetricMeter
 from .registry import Registry, build_registered
-from .tools import mkdir_if_missing, tolist_if_not
+from .tools import mkdir_if_missing, set_random_seed, tolist_if_not
 
 __all__ = ["TRAINER_REGISTRY", "build_trainer", "TrainerBase", "SimpleTrainer", "TrainerX"]
 
@@ -210,12 +218,33 @@ class SimpleTrainer(TrainerBase):
         super().train(self.start_epoch, self.max_epoch)
 
     def before_train(self):
+        if distributed.is_distributed():
+            size, batch = distributed.get_world_size(), self.cfg.DATALOADER.TRAIN_X.BATCH_SIZE
+            print(f"Data parallel: {size} processes x batch {batch} = global batch {size * batch} "
+                  f"(OPTIM.LR {self.cfg.OPTIM.LR} as configured, not rescaled)")
         directory = self.cfg.RESUME or self.cfg.OUTPUT_DIR
         self.start_epoch = self.resume_model_if_exist(directory)
-        writer_dir = osp.join(self.output_dir, "tensorboard")
-        mkdir_if_missing(writer_dir)
-        self.init_writer(writer_dir)
+        if distributed.is_main_process():
+            writer_dir = osp.join(self.output_dir, "tensorboard")
+            mkdir_if_missing(writer_dir)
+            self.init_writer(writer_dir)
         self.time_start = time.time()
+
+    def before_epoch(self):
+        """Data-parallel runs: seed the epoch's random streams from the epoch itself.
+
+        The shuffle (``set_epoch``: one permutation, the same on every
+        process) and each process's augmentations (seeded by seed, epoch and
+        rank) then depend on nothing that came before, so a resumed run draws
+        what the uninterrupted one drew. A single process keeps Dassl's one
+        stream, whose state each checkpoint saves instead.
+        """
+        if not distributed.is_distributed():
+            return
+        sampler = self.train_loader_x.sampler
+        sampler.set_epoch(self.epoch)
+        seed = np.random.SeedSequence([sampler.seed, self.epoch, distributed.get_rank()])
+        set_random_seed(int(seed.generate_state(1)[0]))
 
     def after_train(self):
         print("Finish training")
@@ -242,7 +271,8 @@ class SimpleTrainer(TrainerBase):
             split = "test"
             data_loader = self.test_loader
         print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader):
+        # Several processes: each has a shard; the evaluator gathers them.
+        for batch in tqdm(data_loader, disable=not distributed.is_main_process()):
             input, label = self.parse_batch_test(batch)
             output = self.model_inference(input)
             self.evaluator.process(output, label)
@@ -276,7 +306,7 @@ class TrainerX(SimpleTrainer):
         end = time.time()
         for self.batch_idx, batch in enumerate(self.train_loader_x):
             data_time.update(time.time() - end)
-            loss_summary = self.forward_backward(batch)
+            loss_summary = distributed.mean_over_processes(self.forward_backward(batch))
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
 

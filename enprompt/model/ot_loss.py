@@ -21,6 +21,17 @@ small is bound by kernel launches, not arithmetic (docs/PERFORMANCE.md).
 
 Range of ``eps``: with a cost in [0, 2], ``K`` underflows float32 when
 ``eps < 2 / 87 ~= 0.023``; ``check_enprompt_cfg`` enforces ``OT.EPS >= 0.025``.
+
+Data parallelism: ``L_OT`` couples the images of a batch, so with N processes
+it is computed over the *global* batch. :class:`OTAlignmentLoss` gathers both
+feature sets from every process with their gradients (as open_clip's
+contrastive loss does with ``gather_with_grad``), every process computes the
+same ``L_OT`` of the global batch, and the gather's backward sums each
+process's gradient for each shard: ``N`` times the shard's gradient, which
+DDP's average over the N processes brings back to the gradient of one process
+with the whole batch. (Keeping only the local shard's gradient, open_clip's
+default, would give ``1/N`` of the OT gradient.) N processes with batch b
+therefore make the update of one process with batch ``N*b`` on the same images.
 """
 import torch
 import torch.nn as nn
@@ -28,10 +39,11 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from enprompt.choices import OT_SOLVERS, check_choice
+from enprompt.distributed import all_gather_with_grad, is_distributed
 
 from .precision import autocast_off
 
-__all__ = ["OT_SOLVERS", "cosine_cost", "sinkhorn", "sinkhorn_cost", "OTAlignmentLoss"]
+__all__ = ["OT_SOLVERS", "cosine_cost", "sinkhorn", "sinkhorn_cost", "global_batch", "OTAlignmentLoss"]
 
 
 def cosine_cost(x, y):
@@ -165,6 +177,23 @@ def sinkhorn_cost(cost, a, b, eps, n_iters):
     return _SinkhornCost.apply(cost, a, b, eps, n_iters)
 
 
+def global_batch(image_features, text_features):
+    """Both feature sets of the global batch, processes in rank order, float32, with gradients.
+
+    In one process: the features themselves. See the module docstring for why
+    the gradient is exact.
+
+    Shape:
+        - image_features, text_features: [b, D] on each of N processes.
+        - Output: two [N*b, D].
+    """
+    if not is_distributed():
+        return image_features, text_features
+    dim = image_features.shape[1]
+    both = all_gather_with_grad(torch.cat([image_features.float(), text_features.float()], dim=1))
+    return both[:, :dim], both[:, dim:]
+
+
 class OTAlignmentLoss(nn.Module):
     """``L_OT`` between a batch of image features and the text features of their labels.
 
@@ -177,7 +206,8 @@ class OTAlignmentLoss(nn.Module):
     Shape:
         - image_features: [B, D] (any float dtype).
         - text_features: [B, D], row i = ``EnLa(t_{y_i})``.
-        - Output: scalar, float32.
+        - Output: scalar, float32. With N processes, the loss of the global
+          batch (:func:`global_batch`), the same on every process.
     """
 
     def __init__(self, eps=0.1, n_iters=100, solver="sinkhorn"):
@@ -193,6 +223,7 @@ class OTAlignmentLoss(nn.Module):
 
     def forward(self, image_features, text_features):
         with autocast_off(image_features.device.type):
+            image_features, text_features = global_batch(image_features, text_features)
             cost = cosine_cost(image_features, text_features)  # [B, B], float32
             a = torch.full((cost.shape[0],), 1.0 / cost.shape[0], dtype=cost.dtype, device=cost.device)
             b = torch.full((cost.shape[1],), 1.0 / cost.shape[1], dtype=cost.dtype, device=cost.device)

@@ -15,7 +15,7 @@ config, and by the sweep to plan what is left to run.
 from .decision import OVERWRITE_HINT, Decision, ModelState, RunConflict, decide_eval, decide_train
 from .identity import RESULT_NEUTRAL_KEYS, Identity, diff_keys, format_diff, run_identity
 from .lock import RunFolderBusy, RunFolderLock
-from .session import RunSession
+from .session import RunSession, StoppedByMainProcess
 from .manifest import (
     MANIFEST_NAME,
     ManifestError,
@@ -37,6 +37,7 @@ __all__ = [
     "RunFolderBusy",
     "RunFolderLock",
     "RunSession",
+    "StoppedByMainProcess",
     "decide_eval",
     "decide_train",
     "diff_keys",

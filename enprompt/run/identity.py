@@ -8,6 +8,15 @@ weights file's path is neutral, its content is not). Its hash decides
 whether a run folder may be skipped, resumed, or must be refused
 (:mod:`enprompt.run.decision`).
 
+A data-parallel training run (N > 1 processes) adds two pseudo-keys,
+``DDP.WORLD_SIZE`` (N) and ``DDP.GLOBAL_BATCH_SIZE`` (N times the per-process
+``DATALOADER.TRAIN_X.BATCH_SIZE``): it trains on another batch and another
+sample order than one process with the same config, so it is another
+experiment, and it resumes only with the same number of processes. One
+process has neither key, so its identity is what it always was. An
+evaluation gives the same result on any number of processes; its identity has
+neither key either.
+
 ``experiment_hash`` is the same hash without ``SEED``: the seeds of one table
 cell share it, so a table can refuse to average seeds of different
 experiments.
@@ -31,6 +40,8 @@ __all__ = [
     "RESULT_NEUTRAL_KEYS",
     "CLIP_SHA256_KEY",
     "SEED_KEY",
+    "WORLD_SIZE_KEY",
+    "GLOBAL_BATCH_KEY",
     "Identity",
     "flatten_cfg",
     "run_identity",
@@ -68,6 +79,9 @@ CONDITIONAL_KEYS = {
 # Pseudo-key of the identity holding the CLIP weights' content hash.
 CLIP_SHA256_KEY = "CLIP.WEIGHTS_SHA256"
 SEED_KEY = "SEED"
+# Pseudo-keys of a data-parallel training run (absent for one process).
+WORLD_SIZE_KEY = "DDP.WORLD_SIZE"
+GLOBAL_BATCH_KEY = "DDP.GLOBAL_BATCH_SIZE"
 
 # hash: sha256 of the canonical JSON of ``keys``; experiment_hash: the same
 # without SEED; keys: {flattened key: JSON value}.
@@ -118,19 +132,24 @@ def result_keys(cfg):
     }
 
 
-def run_identity(cfg, clip_sha256):
+def run_identity(cfg, clip_sha256, world_size=1):
     """The identity of the run a resolved config describes.
 
     Args:
         cfg (CfgNode): the final (merged) config.
         clip_sha256 (str or None): SHA256 of the CLIP weights the run uses
             (None for a trainer without CLIP).
+        world_size (int): the processes of a training run (1 for an evaluation,
+            whose result does not depend on it).
 
     Returns:
         Identity
     """
     keys = result_keys(cfg)
     keys[CLIP_SHA256_KEY] = clip_sha256
+    if world_size > 1:
+        keys[WORLD_SIZE_KEY] = int(world_size)
+        keys[GLOBAL_BATCH_KEY] = int(world_size) * int(cfg.DATALOADER.TRAIN_X.BATCH_SIZE)
     return identity_from_keys(keys)
 
 

@@ -17,7 +17,8 @@ weights, data and code that made it. Fields (``null`` where unknown)::
     classnames    the class list of the run (label order)
     data          {"split_file": {"path", "sha256"} or null,
                    "fewshot_file": {"path", "sha256"} or null}
-    environment   engine, package versions, git commit, host (enprompt.run.provenance)
+    environment   engine, package versions, git commit, host (enprompt.run.provenance),
+                  world_size (the processes of a data-parallel run; 1 for one process)
     command       the command line (sys.argv)
     started, ended    ISO 8601 times (UTC)
     epochs        {"done": N, "max": E} of the training (train) when it ended

@@ -14,6 +14,14 @@
 
 :meth:`interrupted` and :meth:`failed` end a run that did not finish. All of
 this is plain Python and file I/O; the trainer is only read (duck typing).
+
+A data-parallel run has one session per process, given its ``peers``
+(:class:`enprompt.distributed.Peers`): rank 0 locks the folder, decides and
+writes; :meth:`open` hands its decision to the other processes (or, when it
+refuses or fails, stops them with :class:`StoppedByMainProcess`), which then
+write nothing. :meth:`begin` returns on every process once the folder is ready
+(cleared on ``--overwrite``, manifest written), so all of them resume from the
+same files.
 """
 import os
 import os.path as osp
@@ -23,13 +31,22 @@ from enprompt.fileio import remove_stale_temp_files
 from enprompt.logparse import find_result, list_logs
 
 from .checkpoints import checkpoint_epochs, checkpoint_file, model_folders
-from .decision import ModelState, decide_eval, decide_train
+from .decision import Decision, ModelState, decide_eval, decide_train
 from .identity import run_identity
 from .lock import LOCK_NAME, RunFolderLock
 from .manifest import new_manifest, read_manifest, utc_now, write_manifest
 from .provenance import clip_weights_sha256, environment, file_record, file_sha256
 
-__all__ = ["RunSession"]
+__all__ = ["RunSession", "StoppedByMainProcess"]
+
+
+class StoppedByMainProcess(Exception):
+    """Rank 0 of a data-parallel run refused the run or failed to open it (and said why).
+
+    The other processes end with ``exit_code`` and say nothing more.
+    """
+
+    exit_code = 2
 
 
 def _first_line(text):
@@ -58,10 +75,11 @@ class RunSession:
             (:func:`~enprompt.run.identity.result_keys`), so that keys added to
             the project after a folder's run was recorded are not differences
             at their default.
+        peers (Peers): the processes of a data-parallel run; None for one process.
     """
 
     def __init__(self, cfg, kind, command, engine, overwrite=False, model_dir="",
-                 explicit_epoch=None, defaults=None):
+                 explicit_epoch=None, defaults=None, peers=None):
         self.cfg = cfg
         self.kind = kind
         self.run_dir = cfg.OUTPUT_DIR
@@ -71,14 +89,21 @@ class RunSession:
         self.model_dir = model_dir
         self.explicit_epoch = explicit_epoch
         self.defaults = defaults
-        self.identity = run_identity(
-            cfg, clip_weights_sha256(cfg.TRAINER.ENPROMPT.CLIP_WEIGHTS, cfg.MODEL.BACKBONE.NAME)
-        )
+        self.peers = peers
+        self.world_size = peers.size if peers is not None else 1
+        self.writes = peers is None or peers.is_main  # rank 0 (or the only process)
+        self.identity = None
+        if self.writes:
+            self.identity = run_identity(
+                cfg, clip_weights_sha256(cfg.TRAINER.ENPROMPT.CLIP_WEIGHTS, cfg.MODEL.BACKBONE.NAME),
+                world_size=self.world_size if kind == "train" else 1,
+            )
         self.lock = RunFolderLock(self.run_dir)
         self.decision = None
         self.model = None
         self.manifest = None
         self.last_result = None
+        self._shared_eval_epoch = None
 
     # ------------------------------------------------------------ decide
     def model_state(self):
@@ -98,7 +123,29 @@ class RunSession:
             RunFolderBusy: another process works in the folder (nothing touched).
             RunConflict: the folder holds another experiment (lock released).
             ManifestError: the folder's manifest is damaged (lock released).
+            StoppedByMainProcess: (data-parallel, ranks > 0) rank 0 raised one of these.
         """
+        if self.peers is None:
+            return self._decide()
+        outcome, error = None, None
+        if self.writes:
+            try:
+                decision = self._decide()
+                outcome = {"decision": list(decision), "eval_epoch": self.eval_epoch()}
+            except BaseException as e:  # shared first, so that no process waits for rank 0
+                error = e
+                outcome = {"error": _first_line(f"{type(e).__name__}: {e}")}
+        shared = self.peers.share(outcome)
+        if error is not None:
+            raise error
+        if "error" in shared:
+            raise StoppedByMainProcess(f"rank 0 stopped the run ({shared['error']})")
+        if not self.writes:
+            self.decision = Decision(*shared["decision"])
+            self._shared_eval_epoch = shared["eval_epoch"]
+        return self.decision
+
+    def _decide(self):
         self.lock.acquire()
         try:
             manifest = read_manifest(self.run_dir)
@@ -124,7 +171,10 @@ class RunSession:
     def eval_epoch(self):
         """The epoch an evaluation loads: ``--load-epoch`` if given, else the
         finished model's final epoch, else (a model folder without manifest)
-        its newest checkpoint. None when there is no model folder."""
+        its newest checkpoint. None when there is no model folder. Ranks > 0
+        of a data-parallel run get rank 0's answer."""
+        if not self.writes:
+            return self._shared_eval_epoch
         if self.explicit_epoch is not None or self.model is None:
             return self.explicit_epoch
         if self.model.manifest is not None:
@@ -143,7 +193,19 @@ class RunSession:
                 os.remove(path)
 
     def begin(self):
-        """Write the ``running`` manifest (after clearing the folder on overwrite)."""
+        """Write the ``running`` manifest (after clearing the folder on overwrite).
+
+        Data-parallel: rank 0 writes, and every process returns once it has.
+        """
+        if self.peers is None:
+            return self._begin()
+        try:
+            if self.writes:
+                self._begin()
+        finally:
+            self.peers.barrier()
+
+    def _begin(self):
         action = self.decision.action
         if action == "overwrite":
             self._clear_folder()
@@ -161,7 +223,7 @@ class RunSession:
             trainer=self.cfg.TRAINER.NAME,
             backbone=self.cfg.MODEL.BACKBONE.NAME,
             dataset=self.cfg.DATASET.NAME,
-            environment=environment(self.engine),
+            environment=dict(environment(self.engine), world_size=self.world_size),
             command=self.command,
             partial=bool(self.decision.partial),
         )
@@ -175,6 +237,8 @@ class RunSession:
 
     def record_trainer(self, trainer):
         """Record what the built trainer uses: class names and data files."""
+        if not self.writes:
+            return
         dataset = getattr(getattr(trainer, "dm", None), "dataset", None)
         if dataset is not None:
             self.manifest["classnames"] = list(getattr(dataset, "classnames", []) or [])
@@ -207,6 +271,8 @@ class RunSession:
             final_epoch (int): train: the epoch of the deployed checkpoint.
             final_file (str): train: the deployed checkpoint file.
         """
+        if not self.writes:
+            return
         epochs = None
         if self.kind == "train":
             epochs = {"done": getattr(trainer, "max_epoch", None),

@@ -4,9 +4,11 @@ import torchvision.transforms as T
 from tabulate import tabulate
 from torch.utils.data import Dataset as TorchDataset
 
+from enprompt import distributed
+
 from ..tools import read_image
 from .dataset_base import build_dataset
-from .samplers import build_sampler
+from .samplers import build_distributed_sampler, build_sampler
 from .transforms import INTERPOLATION_MODES, build_transform
 
 __all__ = ["DataManager", "DatasetWrapper", "build_data_loader"]
@@ -28,6 +30,10 @@ def build_data_loader(
     As in Dassl, the last incomplete batch is dropped only for training and only
     when the list holds at least one full batch (``drop_last = is_train and
     len(data_source) >= batch_size``), so a tiny few-shot set still trains.
+
+    In a data-parallel run (:mod:`enprompt.distributed`) each process loads
+    its shard: ``batch_size`` is per process, and training follows the same
+    rule for the global batch (see ``build_distributed_sampler``).
     """
     if not data_source:
         raise ValueError(
@@ -35,10 +41,16 @@ def build_data_loader(
             "empty list of images. Check DATASET.ROOT, DATASET.NUM_SHOTS and the "
             "dataset reader's options that select images or classes."
         )
-    sampler = build_sampler(
-        sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
-        n_domain=n_domain, n_ins=n_ins,
-    )
+    if distributed.is_distributed():
+        sampler = build_distributed_sampler(
+            sampler_type, data_source, batch_size, is_train, distributed.shared_seed(cfg.SEED),
+            num_replicas=distributed.get_world_size(), rank=distributed.get_rank(),
+        )
+    else:
+        sampler = build_sampler(
+            sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size,
+            n_domain=n_domain, n_ins=n_ins,
+        )
     wrapper = (dataset_wrapper or DatasetWrapper)(cfg, data_source, transform=tfm, is_train=is_train)
     return torch.utils.data.DataLoader(
         wrapper,

@@ -162,6 +162,9 @@ def _check_tree(cfg, node, data, prefix, kind):
                 continue
             if cfg.key_is_deprecated(full_key) or cfg.key_is_renamed(full_key):
                 continue  # yacs' own message for those
+            while isinstance(value, dict) and value:  # a misspelt group: name its first key
+                name, value = next(iter(value.items()))
+                full_key = f"{full_key}.{name}"
             return _unknown_key_message(cfg, full_key)
         if _is_node(node[name]) and isinstance(value, dict):
             problem = _check_tree(cfg, node[name], value, full_key + ".", kind)

@@ -65,6 +65,8 @@ def warnings_in_log():
     original = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, Notice):
+            return  # printed by notice(), whatever the filters say ("always" included)
         original(message, category, filename, lineno, file, line)
         if file is None:  # the default destination, stderr: the log gets it too
             _to_log(warnings.formatwarning(message, category, filename, lineno, line))

@@ -22,6 +22,14 @@ and a rerun of the same command is always safe (docs/RELIABILITY.md,
 * ``--eval-only`` on a model whose training did not finish: refused, unless
   ``--load-epoch N`` asks for that checkpoint (the result is then partial).
 
+Mistakes that need no model to be found (a misspelt config key or a value of
+the wrong type, a YAML file with a tab, an empty config file, an empty or
+missing ``--root``, a dataset folder not laid out as its reader expects, an
+unknown ``--trainer``, CLIP weights that cannot be found, a mistyped
+``--resume``) stop the run with one ``Error:`` line (exit status 2) before its
+log is opened and its config printed (``enprompt/config_errors.py``,
+``enprompt/preflight.py``).
+
 Ctrl-C or SIGTERM stops a run with one line saying how far it got and how to
 resume it (exit status 130 or 143).
 
@@ -48,14 +56,13 @@ import sys
 
 # Only light imports here: the command line, the config and the run folder
 # are checked, and a finished run is skipped, before PyTorch is loaded.
-from enprompt.checkpoint_layout import list_checkpoints
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
 from enprompt.config_errors import merge_config_file, merge_opts
 from enprompt.distributed import Peers, check_engine, process_group, quiet_unless_main, world_from_env
 from enprompt.engine_choice import get_cfg_default, selected_engine
 from enprompt.errors import UserError
 from enprompt.notices import run_log_file, warnings_in_log
-from enprompt.preflight import preflight
+from enprompt.preflight import check_resume_folder, preflight
 from enprompt.run import RunSession, StoppedByMainProcess
 from enprompt.run.identity import result_keys
 from enprompt.run.checkpoints import checkpoint_file
@@ -157,23 +164,6 @@ def setup_cfg(args):
     return cfg
 
 
-def check_resume_dir(resume, output_dir):
-    """``--resume DIR`` names a folder holding a checkpoint (a mistyped one would train from scratch)."""
-    if output_dir and osp.abspath(resume) == osp.abspath(output_dir):
-        return  # the run's own folder: what the run does there is decided by its manifest
-    how = ("--resume needs the output folder of an earlier training run (the one that holds "
-           "<model>/model.pth.tar-N); rerunning the same command in its --output-dir resumes it "
-           "without --resume.")
-    if osp.isfile(resume):
-        raise NotADirectoryError(f'--resume "{resume}" is a file, not a folder. {how}')
-    if not osp.isdir(resume):
-        raise FileNotFoundError(f'--resume "{resume}" does not exist, so nothing would be resumed '
-                                f"(the run would train from scratch). {how}")
-    if not any(list_checkpoints(osp.join(resume, name)) for name in sorted(os.listdir(resume)) if osp.isdir(osp.join(resume, name))):
-        raise FileNotFoundError(f'--resume "{resume}" holds no checkpoint (no <model>/model.pth.tar-N '
-                                f"in it), so the run would train from scratch. {how}")
-
-
 def check_args(args):
     """Fail before any work on flag combinations that would silently do the wrong thing."""
     if args.eval_only and args.model_dir and osp.isfile(args.model_dir):
@@ -189,7 +179,7 @@ def check_args(args):
             "zero-shot evaluation)."
         )
     if args.resume:
-        check_resume_dir(args.resume, args.output_dir)
+        check_resume_folder(args.resume, args.output_dir)
     if args.load_epoch is not None and not args.model_dir:
         raise ValueError("--load-epoch needs --model-dir (the folder of the trained model)")
 

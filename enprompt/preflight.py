@@ -15,17 +15,22 @@ some 200 lines of config followed by a traceback:
    missing official file into the cache, or says where to put it when that
    is not possible here.
 
+:func:`check_resume_folder` (``--resume DIR``, checked with the other flags)
+refuses a folder that does not exist or holds no checkpoint, which Dassl
+silently trains from scratch instead of resuming.
+
 Each failure is a :class:`PreflightError` (or the error of the check it
 reuses), a :class:`~enprompt.errors.UserError` that ``train.py`` prints as one
 ``Error:`` line.
 """
 import difflib
+import os
 import os.path as osp
 
 from enprompt.errors import UserError
 
 __all__ = ["PreflightError", "preflight", "check_trainer", "check_data_root", "check_dataset",
-           "check_clip_weights"]
+           "check_clip_weights", "check_resume_folder"]
 
 
 class PreflightError(UserError, ValueError):
@@ -113,3 +118,23 @@ def preflight(cfg, registered_trainers):
     check_data_root(cfg, layout)
     check_dataset(cfg, layout)
     check_clip_weights(cfg)
+
+
+def check_resume_folder(resume, output_dir=""):
+    """``--resume DIR`` names a folder holding a checkpoint (a mistyped one would train from scratch)."""
+    from enprompt.checkpoint_layout import list_checkpoints
+
+    if output_dir and osp.abspath(resume) == osp.abspath(output_dir):
+        return  # the run's own folder: what the run does there is decided by its manifest
+    how = ("--resume needs the output folder of an earlier training run (the one that holds "
+           "<model>/model.pth.tar-N); rerunning the same command in its --output-dir resumes it "
+           "without --resume.")
+    if osp.isfile(resume):
+        raise NotADirectoryError(f'--resume "{resume}" is a file, not a folder. {how}')
+    if not osp.isdir(resume):
+        raise FileNotFoundError(f'--resume "{resume}" does not exist, so nothing would be resumed '
+                                f"(the run would train from scratch). {how}")
+    models = [osp.join(resume, name) for name in sorted(os.listdir(resume))]
+    if not any(list_checkpoints(folder) for folder in models if osp.isdir(folder)):
+        raise FileNotFoundError(f'--resume "{resume}" holds no checkpoint (no <model>/model.pth.tar-N '
+                                f"in it), so the run would train from scratch. {how}")

@@ -418,7 +418,9 @@ def cli(argv=None):
     """The command line: parse, run, and report a user's error in one line (exit status 2)."""
     try:
         with warnings_in_log():  # warnings reach log.txt too
-            return main(build_parser().parse_args(argv))
+            code = main(build_parser().parse_args(argv))
+            sys.stdout.flush()  # a log that cannot be written is said here, not at exit (status 120)
+            return code
     except USER_ERRORS as e:
         if os.environ.get("ENPROMPT_DEBUG"):
             raise

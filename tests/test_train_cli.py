@@ -64,3 +64,24 @@ def test_eval_only_with_missing_model_dir_fails_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "--model-dir" in result.stderr and "nope" in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_early_errors_come_before_the_config_dump_from_the_command_and_the_scripts(tmp_path, tiny_clip_path):
+    """``python train.py`` and a script: a data root without the dataset, and a misspelt option,
+    each stop with one ``Error:`` line before the config and system info are printed."""
+    from tests.script_helpers import run_script, script_env
+    from tests.train_py import train_argv
+
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    command = run_train_py(train_argv(root=data, output_dir=out, clip_weights=tiny_clip_path), check=False)
+    script = run_script("base2new_train.sh", "dtd", "1", "OPTIM.MAX_EPOCHS", "5", cwd=str(tmp_path),
+                        env=script_env(DATA=str(data), OUTPUT=str(tmp_path / "output")), check=False)
+    for result, shown in ((command, "Error: DescribableTextures is not ready: dataset folder not found"),
+                          (script, "Error: Invalid command-line option: unknown config key "
+                                   "OPTIM.MAX_EPOCHS. Did you mean OPTIM.MAX_EPOCH?")):
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stderr.startswith(shown) and "Traceback" not in result.stderr
+        assert "** Config **" not in result.stdout and "System info" not in result.stdout
+    assert not (out / "log.txt").exists() and not (out / "manifest.json").exists()

@@ -582,7 +582,7 @@ def model_dir_is_a_file(ctx):
 def log_fills_the_disk(ctx):
     from enprompt.engine.checkpoint import load_checkpoint
     from enprompt.engine.checkpoint_mixin import CheckpointMixin
-    from tests.small_disk import _mount, mount_problem
+    from tests.small_disk import _mount, fill_up, mount_problem
 
     problem = mount_problem()
     if problem:
@@ -592,19 +592,12 @@ def log_fills_the_disk(ctx):
     mounted = _mount(out, 2048)
     if mounted.returncode != 0:
         raise Skip(f"mounting a tmpfs was not permitted here: {mounted.stderr.strip()}")
-    filler = osp.join(out, "filler")
     save_epoch = CheckpointMixin.save_epoch_checkpoint
+    filled = []
 
     def save_then_fill(self):
         save_epoch(self)
-        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # another program takes
-        try:                                                          # the rest of the disk
-            while os.write(fd, b"\0" * 4096):
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        filled.append(fill_up(out))  # another program takes the rest of the disk
         print("a long log line " * 1000)  # more than the free end of the log's last page
 
     CheckpointMixin.save_epoch_checkpoint = save_then_fill
@@ -617,7 +610,7 @@ def log_fills_the_disk(ctx):
         expect(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["epoch"] == 1,
                "the checkpoint is damaged")
         CheckpointMixin.save_epoch_checkpoint = save_epoch
-        os.remove(filler)  # the user frees the space and reruns
+        os.remove(filled[0])  # the user frees the space and reruns
         rerun = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
         expect(rerun.code == 0 and "* accuracy:" in rerun.out, "the rerun did not finish", rerun)
         expect("Found an unfinished run of the same experiment" in rerun.out, "the rerun did not "

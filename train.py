@@ -62,7 +62,7 @@ from enprompt.distributed import Peers, check_engine, process_group, quiet_unles
 from enprompt.engine_choice import get_cfg_default, selected_engine
 from enprompt.errors import UserError
 from enprompt.notices import run_log_file, warnings_in_log
-from enprompt.preflight import check_resume_folder, preflight
+from enprompt.preflight import FolderArgumentError, check_resume_folder, preflight
 from enprompt.run import RunSession, StoppedByMainProcess
 from enprompt.run.identity import result_keys
 from enprompt.run.checkpoints import checkpoint_file
@@ -167,7 +167,7 @@ def setup_cfg(args):
 def check_args(args):
     """Fail before any work on flag combinations that would silently do the wrong thing."""
     if args.eval_only and args.model_dir and osp.isfile(args.model_dir):
-        raise NotADirectoryError(
+        raise FolderArgumentError(
             f'--model-dir "{args.model_dir}" is a file, but --eval-only needs a model folder: '
             "the output folder of a finished training run (the --output-dir it was trained "
             "with, which holds manifest.json and prompt_learner/model.pth.tar-N)."

@@ -29,12 +29,16 @@ import os.path as osp
 
 from enprompt.errors import UserError
 
-__all__ = ["PreflightError", "preflight", "check_trainer", "check_data_root", "check_dataset",
+__all__ = ["PreflightError", "FolderArgumentError", "preflight", "check_trainer", "check_data_root", "check_dataset",
            "check_clip_weights", "check_resume_folder"]
 
 
 class PreflightError(UserError, ValueError):
     """A run that cannot start; the message names what is wrong and the fix."""
+
+
+class FolderArgumentError(UserError, FileNotFoundError):
+    """A folder named by a flag (``--resume``, ``--model-dir``) is missing, a file, or empty."""
 
 
 def check_trainer(name, registered):
@@ -130,11 +134,11 @@ def check_resume_folder(resume, output_dir=""):
            "<model>/model.pth.tar-N); rerunning the same command in its --output-dir resumes it "
            "without --resume.")
     if osp.isfile(resume):
-        raise NotADirectoryError(f'--resume "{resume}" is a file, not a folder. {how}')
+        raise FolderArgumentError(f'--resume "{resume}" is a file, not a folder. {how}')
     if not osp.isdir(resume):
-        raise FileNotFoundError(f'--resume "{resume}" does not exist, so nothing would be resumed '
+        raise FolderArgumentError(f'--resume "{resume}" does not exist, so nothing would be resumed '
                                 f"(the run would train from scratch). {how}")
     models = [osp.join(resume, name) for name in sorted(os.listdir(resume))]
     if not any(list_checkpoints(folder) for folder in models if osp.isdir(folder)):
-        raise FileNotFoundError(f'--resume "{resume}" holds no checkpoint (no <model>/model.pth.tar-N '
+        raise FolderArgumentError(f'--resume "{resume}" holds no checkpoint (no <model>/model.pth.tar-N '
                                 f"in it), so the run would train from scratch. {how}")

@@ -64,3 +64,17 @@ def test_checks_run_in_order_and_a_ready_run_passes(tmp_path, tiny_clip_path):
     both_wrong = _cfg(**{"DATASET.ROOT": str(tmp_path / "nope"), "TRAINER.NAME": "EnPromt"})
     with pytest.raises(PreflightError, match="Unknown trainer"):  # the trainer first
         preflight(both_wrong, TRAINERS)
+
+
+def test_resume_needs_a_folder_with_a_checkpoint_unless_it_is_the_runs_own(tmp_path):
+    from enprompt.preflight import FolderArgumentError, check_resume_folder
+
+    run = tmp_path / "run"
+    (run / "prompt_learner").mkdir(parents=True)
+    with pytest.raises(FolderArgumentError, match=r'--resume ".*run" holds no checkpoint'):
+        check_resume_folder(str(run), str(tmp_path / "other"))
+    check_resume_folder(str(run), str(run))  # its own folder: the run-folder decision handles it
+    (run / "prompt_learner" / "model.pth.tar-3").write_bytes(b"")
+    check_resume_folder(str(run), str(tmp_path / "other"))
+    with pytest.raises(FolderArgumentError, match=r'--resume ".*model.pth.tar-3" is a file, not a folder'):
+        check_resume_folder(str(run / "prompt_learner" / "model.pth.tar-3"))

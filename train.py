@@ -64,7 +64,7 @@ from enprompt.errors import UserError
 from enprompt.notices import run_log_file, warnings_in_log
 from enprompt.preflight import FolderArgumentError, check_resume_folder, preflight
 from enprompt.run import RunSession, StoppedByMainProcess
-from enprompt.run.identity import result_keys
+from enprompt.run.identity import default_result_keys
 from enprompt.run.checkpoints import checkpoint_file
 from enprompt.run.interrupt import RunInterrupted, progress_notice, stop_on_signals
 
@@ -138,14 +138,6 @@ def reset_cfg(cfg, args):
 def extend_cfg(cfg):
     """Add the keys of this project's trainers (and DATASET.SUBSAMPLE_CLASSES)."""
     add_enprompt_config(cfg)
-
-
-def default_result_keys():
-    """The result keys of the default config (Dassl's defaults and this project's keys):
-    a key added after a folder's run was recorded is no difference at its default."""
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    return result_keys(cfg)
 
 
 def setup_cfg(args):

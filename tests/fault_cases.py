@@ -182,17 +182,11 @@ def diverging_lr(ctx):
 def full_disk(ctx):
     from enprompt.engine.checkpoint import load_checkpoint
     from enprompt.fileio import is_temp_name
-    from tests.small_disk import _mount, mount_problem
+    from tests.small_disk import tmpfs
 
-    problem = mount_problem()
-    if problem:
-        raise Skip(problem)
     fake, out = ctx.data(), ctx.folder("disk")
     os.makedirs(out)
-    mounted = _mount(out, 640)
-    if mounted.returncode != 0:
-        raise Skip(f"mounting a tmpfs was not permitted here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(out, 640, skip=Skip):
         result = ctx.train(fake.root, out)
         expect_refusal(result, "Error: No space left on the device while writing "
                        f'"{out}/prompt_learner/model.pth.tar-2"', "previous checkpoint",
@@ -202,8 +196,6 @@ def full_disk(ctx):
                "the previous checkpoint is damaged")
         left = [n for _, _, names in os.walk(out) for n in names if is_temp_name(n)]
         expect(not left, f"temporary files left: {left}")
-    finally:
-        subprocess.run(["umount", "-l", out], capture_output=True)
 
 
 @case("shared-folder", "a run under umask 002 (a group-shared dataset and output folder)",
@@ -582,16 +574,10 @@ def model_dir_is_a_file(ctx):
 def log_fills_the_disk(ctx):
     from enprompt.engine.checkpoint import load_checkpoint
     from enprompt.engine.checkpoint_mixin import CheckpointMixin
-    from tests.small_disk import _mount, fill_up, mount_problem
+    from tests.small_disk import fill_up, tmpfs
 
-    problem = mount_problem()
-    if problem:
-        raise Skip(problem)
     fake, out = ctx.data(), ctx.folder("disk")
     os.makedirs(out)
-    mounted = _mount(out, 2048)
-    if mounted.returncode != 0:
-        raise Skip(f"mounting a tmpfs was not permitted here: {mounted.stderr.strip()}")
     save_epoch = CheckpointMixin.save_epoch_checkpoint
     filled = []
 
@@ -600,24 +586,26 @@ def log_fills_the_disk(ctx):
         filled.append(fill_up(out))  # another program takes the rest of the disk
         print("a long log line " * 1000)  # more than the free end of the log's last page
 
-    CheckpointMixin.save_epoch_checkpoint = save_then_fill
-    try:
-        result = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
-        log = osp.join(out, "log.txt")
-        line = expect_refusal(result, f'Error: No space left on the device while writing the run\'s '
-                              f'log "{log}"', "are intact", f"df -h {out}", "rerun the same command")
-        expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"], f"folder holds {checkpoints(out)}")
-        expect(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["epoch"] == 1,
-               "the checkpoint is damaged")
-        CheckpointMixin.save_epoch_checkpoint = save_epoch
-        os.remove(filled[0])  # the user frees the space and reruns
-        rerun = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
-        expect(rerun.code == 0 and "* accuracy:" in rerun.out, "the rerun did not finish", rerun)
-        expect("Found an unfinished run of the same experiment" in rerun.out, "the rerun did not "
-               f"resume ({line})", rerun)
-    finally:
-        CheckpointMixin.save_epoch_checkpoint = save_epoch
-        subprocess.run(["umount", "-l", out], capture_output=True)
+    with tmpfs(out, 2048, skip=Skip):
+        CheckpointMixin.save_epoch_checkpoint = save_then_fill
+        try:
+            result = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
+            log = osp.join(out, "log.txt")
+            line = expect_refusal(
+                result, f'Error: No space left on the device while writing the run\'s log "{log}"',
+                "are intact", f"df -h {out}", "rerun the same command")
+            expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"],
+                   f"folder holds {checkpoints(out)}")
+            expect(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["epoch"] == 1,
+                   "the checkpoint is damaged")
+            CheckpointMixin.save_epoch_checkpoint = save_epoch
+            os.remove(filled[0])  # the user frees the space and reruns
+            rerun = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
+            expect(rerun.code == 0 and "* accuracy:" in rerun.out, "the rerun did not finish", rerun)
+            expect("Found an unfinished run of the same experiment" in rerun.out, "the rerun did not "
+                   f"resume ({line})", rerun)
+        finally:
+            CheckpointMixin.save_epoch_checkpoint = save_epoch
 
 
 @case("reruns-in-one-second", "three runs in one folder started within the same second "

@@ -6,15 +6,18 @@ write to a real one. Mounting needs root (and a kernel that lets this
 process mount); elsewhere the tests skip, saying so.
 
 Import the fixture into a test module with
-``from tests.small_disk import small_disk  # noqa: F401``.
+``from tests.small_disk import small_disk  # noqa: F401``; outside a
+fixture, ``with tmpfs(folder, kib, skip=...)`` mounts one on ``folder`` for
+the block.
 """
+import contextlib
 import os
 import shutil
 import subprocess
 
 import pytest
 
-__all__ = ["small_disk", "mount_problem", "fill_up"]
+__all__ = ["small_disk", "tmpfs", "mount_problem", "fill_up"]
 
 
 def _mount(folder, kib):
@@ -46,29 +49,42 @@ def mount_problem():
     return ""
 
 
+@contextlib.contextmanager
+def tmpfs(folder, kib, skip=None):
+    """Mount a tmpfs of ``kib`` KiB on the existing ``folder`` for the ``with`` block, and
+    unmount it after, whatever happened. Where mounting is impossible, raise ``skip(reason)``
+    (an exception class; None: ``pytest.skip``)."""
+    def refuse(reason):
+        if skip is None:
+            pytest.skip(reason)
+        raise skip(reason)
+
+    problem = mount_problem()
+    if problem:
+        refuse(problem)
+    result = _mount(str(folder), kib)
+    if result.returncode != 0:
+        refuse(f"mounting a {kib} KiB tmpfs was not permitted here: "
+               f"{result.stderr.strip() or result.returncode}")
+    try:
+        yield str(folder)
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """Factory: ``small_disk(kib)`` returns the path of a new tmpfs of ``kib`` KiB.
 
     Each is unmounted when the test ends, whatever happened.
     """
-    problem = mount_problem()
-    if problem:
-        pytest.skip(problem)
-    mounted = []
+    with contextlib.ExitStack() as mounted:
+        count = []
 
-    def mount(kib):
-        folder = tmp_path / f"disk{len(mounted)}"
-        folder.mkdir()
-        result = _mount(str(folder), kib)
-        if result.returncode != 0:
-            pytest.skip(f"mounting a {kib} KiB tmpfs was not permitted here: "
-                        f"{result.stderr.strip() or result.returncode}")
-        mounted.append(str(folder))
-        return str(folder)
+        def mount(kib):
+            folder = tmp_path / f"disk{len(count)}"
+            folder.mkdir()
+            count.append(folder)
+            return mounted.enter_context(tmpfs(folder, kib))
 
-    try:
         yield mount
-    finally:
-        for folder in reversed(mounted):
-            subprocess.run(["umount", "-l", folder], capture_output=True)

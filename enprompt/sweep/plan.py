@@ -45,7 +45,7 @@ def check_checkout():
         )
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: hashable by identity
 class Job:
     """One script run of a sweep.
 

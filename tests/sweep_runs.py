@@ -1,0 +1,105 @@
+"""Running ``python -m enprompt.sweep`` in tests, on a fake DTD and EuroSAT with the tiny CLIP.
+
+* ``SweepRuns(workdir, clip_path)``: a :class:`tests.script_helpers.ScriptRuns`
+  (the fake DTD, the options every run gets) plus a fake EuroSAT;
+  ``sweep(*args, output=...)`` runs the sweep (``--output``, the options after
+  ``--``) and returns the ``CompletedProcess``; ``start_sweep`` starts it in a
+  process group of its own.
+* ``run_records(output)``: ``{run folder relative to output: (status,
+  accuracy, checkpoint sha256)}`` of every manifest under ``output``: what
+  two ways of running the same jobs must agree on.
+* ``EPOCHS``: the epochs of the acceptance sweeps (the smallest that trains).
+* ``B2N_SWEEP``: the acceptance sweep's arguments (base2new, dtd and eurosat,
+  seeds 1 and 2).
+* ``local_sweep``: a session fixture, that sweep run once with
+  ``--executor local --max-parallel 2`` (imported by the test files that
+  compare against it).
+* ``holder_pid(run_dir)``: the process that holds a run folder's lock (its
+  ``train.py``), or None.
+
+Nothing here loads torch.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.script_helpers import ScriptRuns
+
+__all__ = ["EPOCHS", "B2N_SWEEP", "SweepRuns", "run_records", "local_sweep", "holder_pid",
+           "wait_for_checkpoint"]
+
+EPOCHS = "1"
+B2N_SWEEP = ["base2new", "--datasets", "dtd", "eurosat", "--seeds", "1", "2"]
+
+
+class SweepRuns(ScriptRuns):
+    """The fake data, the tiny CLIP and the sweep's command line (see the module docstring)."""
+
+    def __init__(self, workdir, clip_path):
+        from tests.fake_data import make_eurosat
+
+        super().__init__(workdir, clip_path, engine="builtin")
+        make_eurosat(self.data, n_classes=4, n_per_class=6, class_dependent=True)
+
+    def command(self, *args, output=None, opts=()):
+        return [sys.executable, "-m", "enprompt.sweep", *args, "--output", output or self.output,
+                "--", *self.opts, *opts]
+
+    def sweep(self, *args, output=None, opts=(), timeout=600):
+        return subprocess.run(self.command(*args, output=output, opts=opts), cwd=self.workdir,
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def start_sweep(self, *args, output=None, opts=()):
+        return subprocess.Popen(self.command(*args, output=output, opts=opts), cwd=self.workdir,
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+
+
+def run_records(output):
+    """See the module docstring; the sweep's own folder (``sweeps/``) is not a run."""
+    records = {}
+    for folder, dirs, files in os.walk(output):
+        dirs[:] = [d for d in dirs if d != "sweeps"]
+        if "manifest.json" in files:
+            with open(osp.join(folder, "manifest.json")) as f:
+                manifest = json.load(f)
+            records[osp.relpath(folder, output)] = (
+                manifest["status"], (manifest.get("result") or {}).get("accuracy"),
+                (manifest.get("checkpoint") or {}).get("sha256"),
+            )
+    return records
+
+
+def holder_pid(run_dir):
+    """The pid the run folder's lock file names, or None."""
+    try:
+        with open(osp.join(run_dir, ".lock")) as f:
+            return json.loads(f.read() or "{}").get("pid")
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_checkpoint(process, run_dir, timeout=300):
+    """Wait until ``run_dir`` holds its first checkpoint while ``process`` runs."""
+    from enprompt.checkpoint_layout import saved_epochs
+
+    deadline = time.time() + timeout
+    while not saved_epochs(osp.join(run_dir, "prompt_learner")):
+        assert process.poll() is None, f"the sweep ended first:\n{process.stdout.read()}"
+        assert time.time() < deadline, f"no checkpoint in {run_dir} after {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def local_sweep(tmp_path_factory, tiny_clip_path):
+    """The acceptance sweep run by the local executor: ``(SweepRuns, CompletedProcess)``."""
+    runs = SweepRuns(str(tmp_path_factory.mktemp("sweep")), tiny_clip_path)
+    process = runs.sweep(*B2N_SWEEP, "--executor", "local", "--max-parallel", "2",
+                         opts=["OPTIM.MAX_EPOCH", EPOCHS])
+    return runs, process
+

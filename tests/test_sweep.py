@@ -1,0 +1,170 @@
+"""python -m enprompt.sweep with the local executor: the plan, a whole sweep, reruns, a killed job.
+
+A base-to-novel sweep over the fake DTD and EuroSAT, seeds 1 and 2 (8 jobs,
+one epoch, tiny CLIP), is run once (``tests.sweep_runs.local_sweep``, shared
+with the Slurm tests) and then rerun: as is (nothing is submitted), and with
+one run's folder deleted (only that job runs). Its runs equal the scripts run
+by hand. A job killed mid-training (SIGKILL) fails the sweep with its log and
+the command that reruns it, and the next sweep finishes it to the result of
+an uninterrupted run.
+"""
+import os
+import os.path as osp
+import shutil
+import signal
+
+import pytest
+
+from enprompt.protocols import STEPS
+from tests.child_process import assert_succeeded
+from tests.script_helpers import ScriptRuns
+from tests.sweep_runs import (B2N_SWEEP, EPOCHS, SweepRuns, holder_pid, local_sweep,  # noqa: F401
+                              run_records, wait_for_checkpoint)
+
+B2N_RUNS = 8  # 2 datasets x 2 seeds x (train, test)
+
+
+def test_dry_run_prints_each_job_its_command_and_writes_nothing(tmp_path, tiny_clip_path):
+    runs = ScriptRuns(str(tmp_path), tiny_clip_path)
+    out = runs.output
+    process = SweepRuns.command  # the same command line as the real sweeps
+    command = process(runs, "base2new", "--datasets", "dtd", "--seeds", "1", "3", "--dry-run",
+                      output=out)
+    import subprocess
+
+    done = subprocess.run(command, cwd=runs.workdir, env=runs.env, capture_output=True,
+                          text=True, timeout=120)
+    assert_succeeded(done, "sweep --dry-run")
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Sweep base2new: 4 job(s): 4 to run"
+    opts = " ".join(runs.opts)
+    for seed in (1, 3):
+        train = lines.index(f"  [run] base2new_train-dtd-seed{seed}: new")
+        test = lines.index(f"  [run] base2new_test-dtd-seed{seed}: after base2new_train-dtd-seed{seed}")
+        assert train < test  # a test after its training
+        assert lines[train + 1] == f"      bash scripts/enprompt/base2new_train.sh dtd {seed} {opts}"
+        assert lines[test + 1] == f"      bash scripts/enprompt/base2new_test.sh dtd {seed} {opts}"
+    assert not osp.exists(out)
+
+    # xd: the ImageNet training of each seed first, then its targets; dg the same runs.
+    xd = subprocess.run(process(runs, "dg", "--seeds", "2", "--dry-run", output=out),
+                        cwd=runs.workdir, env=runs.env, capture_output=True, text=True, timeout=120)
+    assert_succeeded(xd, "sweep dg --dry-run")
+    names = [line.split("]")[1].split(":")[0].strip() for line in xd.stdout.splitlines()
+             if line.startswith("  [")]
+    assert names == ["xd_train-imagenet-seed2", "xd_test-imagenetv2-seed2",
+                     "xd_test-imagenet_sketch-seed2", "xd_test-imagenet_a-seed2",
+                     "xd_test-imagenet_r-seed2"]
+    assert "bash scripts/enprompt/xd_test.sh imagenet_a 2" in xd.stdout
+
+
+def test_a_bad_request_is_one_clear_error(tmp_path, tiny_clip_path):
+    runs = SweepRuns.__new__(SweepRuns)
+    ScriptRuns.__init__(runs, str(tmp_path), tiny_clip_path)
+    import subprocess
+
+    def sweep(*args):
+        return subprocess.run(SweepRuns.command(runs, *args, "--dry-run"), cwd=runs.workdir,
+                              env=runs.env, capture_output=True, text=True, timeout=120)
+
+    unknown = sweep("base2new", "--datasets", "mnist")
+    assert unknown.returncode == 2
+    assert "Error: dataset 'mnist' is not one of protocol base2new's: imagenet" in unknown.stderr
+    shots = sweep("base2new", "--shots", "4")
+    assert shots.returncode == 2 and "--shots is for the few_shot protocol" in shots.stderr
+    key = subprocess.run(SweepRuns.command(runs, "few_shot", "--dry-run", opts=["NO.SUCH", "1"]),
+                         cwd=runs.workdir, env=runs.env, capture_output=True, text=True,
+                         timeout=120)
+    assert key.returncode == 2 and "train.py would refuse the runs' options" in key.stderr
+    assert "Traceback" not in unknown.stderr + shots.stderr + key.stderr
+
+
+def test_the_sweep_runs_every_job_and_prints_the_table(local_sweep):  # noqa: F811
+    runs, process = local_sweep
+    assert_succeeded(process, "local sweep")
+    records = run_records(runs.output)
+    assert len(records) == B2N_RUNS
+    assert all(status == "finished" and acc is not None for status, acc, _ in records.values())
+    assert "### Base-to-novel: EnPrompt / vit_b16_c4_ep5_batch4_base2new" in process.stdout
+    assert "| DTD |" in process.stdout and "| EuroSAT |" in process.stdout
+    table = osp.join(runs.output, "sweeps", "base2new",
+                     "base2new-EnPrompt-vit_b16_c4_ep5_batch4_base2new.md")
+    with open(table) as f:
+        assert f.read() in process.stdout
+    for seed in (1, 2):  # each test started after its training had finished
+        assert "finished base2new_test-dtd-seed%d" % seed in process.stderr
+
+
+def test_the_sweep_equals_the_scripts_run_by_hand(local_sweep, tmp_path):  # noqa: F811
+    runs, _ = local_sweep
+    by_hand = str(tmp_path / "by_hand")
+    env = dict(runs.env, OUTPUT=by_hand)
+    opts = ["OPTIM.MAX_EPOCH", EPOCHS]
+    for script in ("base2new_train.sh", "base2new_test.sh"):
+        runs.script(script, "eurosat", "2", *opts, env=env, check=True)
+    swept = run_records(runs.output)
+    hand = run_records(by_hand)
+    assert len(hand) == 2
+    for run, record in hand.items():
+        assert swept[run] == record  # status, accuracy, checkpoint bytes
+
+
+def test_a_rerun_submits_nothing_and_a_deleted_run_is_the_only_job(local_sweep):  # noqa: F811
+    runs, _ = local_sweep
+    before = run_records(runs.output)
+    logs = osp.join(runs.output, "sweeps", "base2new", "logs")
+    shutil.rmtree(logs)
+    again = runs.sweep(*B2N_SWEEP, "--executor", "local", opts=["OPTIM.MAX_EPOCH", EPOCHS])
+    assert_succeeded(again, "rerun")
+    assert again.stdout.startswith(f"Sweep base2new: {B2N_RUNS} job(s): {B2N_RUNS} skip\n")
+    assert not os.listdir(logs)  # no job was started
+    assert "| DTD |" in again.stdout
+
+    deleted = STEPS["base2new_test"].run_dir(runs.output, "eurosat", seed=1)
+    shutil.rmtree(deleted)
+    third = runs.sweep(*B2N_SWEEP, "--executor", "local", opts=["OPTIM.MAX_EPOCH", EPOCHS])
+    assert_succeeded(third, "sweep after a deleted run")
+    assert third.stdout.startswith(f"Sweep base2new: {B2N_RUNS} job(s): {B2N_RUNS - 1} skip, "
+                                   "1 to run\n")
+    assert os.listdir(logs) == ["base2new_test-eurosat-seed1.log"]
+    assert run_records(runs.output) == before
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory, tiny_clip_path):
+    """A 3-epoch one-job sweep whose train.py is SIGKILLed after its first checkpoint,
+    the sweep rerun, and the same run uninterrupted by hand."""
+    runs = SweepRuns(str(tmp_path_factory.mktemp("killed")), tiny_clip_path)
+    args = ["base2new", "--datasets", "dtd", "--seeds", "3", "--executor", "local"]
+    opts = ["OPTIM.MAX_EPOCH", "3"]
+    run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
+    sweep = runs.start_sweep(*args, opts=opts)
+    wait_for_checkpoint(sweep, run_dir)
+    os.kill(holder_pid(run_dir), signal.SIGKILL)
+    first_output = sweep.communicate(timeout=300)[0]
+    runs.first = (sweep.returncode, first_output)
+    runs.second = runs.sweep(*args, opts=opts)
+    runs.by_hand = str(tmp_path_factory.mktemp("uninterrupted"))
+    env = dict(runs.env, OUTPUT=runs.by_hand)
+    for script in ("base2new_train.sh", "base2new_test.sh"):
+        runs.script(script, "dtd", "3", *opts, env=env, check=True)
+    return runs
+
+
+def test_a_killed_job_fails_the_sweep_with_its_log_and_rerun_command(killed):
+    code, output = killed.first
+    assert code == 1
+    assert "FAILED   base2new_train-dtd-seed3 (exit status 137); log: " in output
+    assert "not run  base2new_test-dtd-seed3 (not run: base2new_train-dtd-seed3 failed)" in output
+    assert "    rerun: cd " in output and "bash scripts/enprompt/base2new_train.sh dtd 3" in output
+    log = output.split("log: ", 1)[1].split()[0]
+    assert osp.isfile(log)
+
+
+def test_the_next_sweep_finishes_a_killed_job_to_the_uninterrupted_result(killed):
+    assert_succeeded(killed.second, "sweep after the kill")
+    assert "Sweep base2new: 2 job(s): 2 to run" in killed.second.stdout
+    log = osp.join(killed.output, "sweeps", "base2new", "logs", "base2new_train-dtd-seed3.log")
+    with open(log) as f:
+        assert "resuming it from its last checkpoint" in f.read()
+    assert run_records(killed.output) == run_records(killed.by_hand)

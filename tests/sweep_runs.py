@@ -14,6 +14,10 @@
 * ``local_sweep``: a session fixture, that sweep run once with
   ``--executor local --max-parallel 2`` (imported by the test files that
   compare against it).
+* ``KILL_SWEEP``, ``KILL_OPTS``: the one-dataset, one-seed sweep that the
+  kill tests interrupt (3 epochs: time to kill it after its first checkpoint);
+  ``uninterrupted``: a session fixture, its training run by hand to the end
+  (``(output root, run folder)``).
 * ``holder_pid(run_dir)``: the process that holds a run folder's lock (its
   ``train.py``), or None.
 
@@ -30,11 +34,13 @@ import pytest
 
 from tests.script_helpers import ScriptRuns
 
-__all__ = ["EPOCHS", "B2N_SWEEP", "SweepRuns", "run_records", "local_sweep", "holder_pid",
-           "wait_for_checkpoint"]
+__all__ = ["EPOCHS", "B2N_SWEEP", "KILL_SWEEP", "KILL_OPTS", "SweepRuns", "run_records",
+           "local_sweep", "uninterrupted", "holder_pid", "wait_for_checkpoint", "final_weights"]
 
 EPOCHS = "1"
 B2N_SWEEP = ["base2new", "--datasets", "dtd", "eurosat", "--seeds", "1", "2"]
+KILL_SWEEP = ["base2new", "--datasets", "dtd", "--seeds", "3"]
+KILL_OPTS = ["OPTIM.MAX_EPOCH", "3"]
 
 
 class SweepRuns(ScriptRuns):
@@ -103,3 +109,23 @@ def local_sweep(tmp_path_factory, tiny_clip_path):
                          opts=["OPTIM.MAX_EPOCH", EPOCHS])
     return runs, process
 
+
+
+@pytest.fixture(scope="session")
+def uninterrupted(tmp_path_factory, tiny_clip_path):
+    """The training of ``KILL_SWEEP`` by hand, never interrupted: ``(output, run folder)``."""
+    from enprompt.protocols import STEPS
+
+    runs = SweepRuns(str(tmp_path_factory.mktemp("uninterrupted")), tiny_clip_path)
+    runs.script("base2new_train.sh", "dtd", "3", *KILL_OPTS, check=True)
+    return runs.output, STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
+
+
+def final_weights(run_dir):
+    """The learned weights of a finished training run's final checkpoint (loads torch)."""
+    import torch
+
+    from enprompt.run import read_manifest
+
+    path = osp.join(run_dir, read_manifest(run_dir)["checkpoint"]["path"])
+    return torch.load(path, weights_only=True)["state_dict"]

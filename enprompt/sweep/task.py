@@ -13,6 +13,7 @@ checkpoint by itself, so nothing else is saved here.
 import os
 import signal
 import subprocess
+import time
 
 import submitit
 
@@ -26,6 +27,28 @@ def _ignore_usr2():
     # Slurm sends the warning signal to every process of the job; only submitit's
     # handler (in this process) acts on it, then stops the script with SIGTERM.
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def _signal_group(pgid, sig):
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid):
+    """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 class ScriptTask(submitit.helpers.Checkpointable):
@@ -51,12 +74,14 @@ class ScriptTask(submitit.helpers.Checkpointable):
     def checkpoint(self, argv, env, drop=()):
         """Stop the script cleanly, then requeue the same command (``train.py`` resumes)."""
         process = self._process
-        if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=_STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        if process is not None:
+            # Called from the signal handler while __call__ waits on the process: that wait
+            # holds the process's lock, so this one watches /proc instead of waiting.
+            _signal_group(process.pid, signal.SIGTERM)
+            deadline = time.time() + _STOP_WAIT_S
+            while _group_alive(process.pid) and time.time() < deadline:
+                time.sleep(0.1)
+            _signal_group(process.pid, signal.SIGKILL)
         return submitit.helpers.DelayedSubmission(ScriptTask(), argv, env, drop)
 
     def __getstate__(self):

@@ -1,7 +1,9 @@
 """Running ``python -m enprompt.sweep`` in tests, on a fake DTD and EuroSAT with the tiny CLIP.
 
-* ``SweepRuns(workdir, clip_path)``: a :class:`tests.script_helpers.ScriptRuns`
-  (the fake DTD, the options every run gets) plus a fake EuroSAT;
+* ``SweepRuns(workdir, clip_path, data)``: a :class:`tests.script_helpers.ScriptRuns`
+  (the options every run gets) on a copy of ``data``, the ``sweep_data``
+  fixture: the fake DTD and EuroSAT made once (the fake images differ from
+  one make to the next, so runs compared with each other use copies of one);
   ``sweep(*args, output=...)`` runs the sweep (``--output``, the options after
   ``--``) and returns the ``CompletedProcess``; ``start_sweep`` starts it in a
   process group of its own.
@@ -11,7 +13,7 @@
 * ``EPOCHS``: the epochs of the acceptance sweeps (the smallest that trains).
 * ``B2N_SWEEP``: the acceptance sweep's arguments (base2new, dtd and eurosat,
   seeds 1 and 2).
-* ``local_sweep``: a session fixture, that sweep run once with
+* ``sweep_data``, ``local_sweep``: session fixtures; the second is, that sweep run once with
   ``--executor local --max-parallel 2`` (imported by the test files that
   compare against it).
 * ``KILL_SWEEP``, ``KILL_OPTS``: the one-dataset, one-seed sweep that the
@@ -26,6 +28,7 @@ Nothing here loads torch.
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +38,7 @@ import pytest
 from tests.script_helpers import ScriptRuns
 
 __all__ = ["EPOCHS", "B2N_SWEEP", "KILL_SWEEP", "KILL_OPTS", "SweepRuns", "run_records",
-           "local_sweep", "uninterrupted", "holder_pid", "wait_for_checkpoint", "final_weights"]
+           "sweep_data", "local_sweep", "uninterrupted", "holder_pid", "wait_for_checkpoint", "final_weights"]
 
 EPOCHS = "1"
 B2N_SWEEP = ["base2new", "--datasets", "dtd", "eurosat", "--seeds", "1", "2"]
@@ -46,11 +49,10 @@ KILL_OPTS = ["OPTIM.MAX_EPOCH", "3"]
 class SweepRuns(ScriptRuns):
     """The fake data, the tiny CLIP and the sweep's command line (see the module docstring)."""
 
-    def __init__(self, workdir, clip_path):
-        from tests.fake_data import make_eurosat
-
+    def __init__(self, workdir, clip_path, data):
         super().__init__(workdir, clip_path, engine="builtin")
-        make_eurosat(self.data, n_classes=4, n_per_class=6, class_dependent=True)
+        shutil.rmtree(self.data)
+        shutil.copytree(data, self.data)
 
     def command(self, *args, output=None, opts=()):
         return [sys.executable, "-m", "enprompt.sweep", *args, "--output", output or self.output,
@@ -102,9 +104,20 @@ def wait_for_checkpoint(process, run_dir, timeout=300):
 
 
 @pytest.fixture(scope="session")
-def local_sweep(tmp_path_factory, tiny_clip_path):
+def sweep_data(tmp_path_factory):
+    """The fake DTD and EuroSAT (4 classes, 6 images each) that every SweepRuns copies."""
+    from tests.fake_data import make_dtd, make_eurosat
+
+    root = str(tmp_path_factory.mktemp("sweep_data"))
+    make_dtd(root, n_classes=4, n_per_class=6, class_dependent=True)
+    make_eurosat(root, n_classes=4, n_per_class=6, class_dependent=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def local_sweep(tmp_path_factory, tiny_clip_path, sweep_data):
     """The acceptance sweep run by the local executor: ``(SweepRuns, CompletedProcess)``."""
-    runs = SweepRuns(str(tmp_path_factory.mktemp("sweep")), tiny_clip_path)
+    runs = SweepRuns(str(tmp_path_factory.mktemp("sweep")), tiny_clip_path, sweep_data)
     process = runs.sweep(*B2N_SWEEP, "--executor", "local", "--max-parallel", "2",
                          opts=["OPTIM.MAX_EPOCH", EPOCHS])
     return runs, process
@@ -112,11 +125,11 @@ def local_sweep(tmp_path_factory, tiny_clip_path):
 
 
 @pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory, tiny_clip_path):
+def uninterrupted(tmp_path_factory, tiny_clip_path, sweep_data):
     """The training of ``KILL_SWEEP`` by hand, never interrupted: ``(output, run folder)``."""
     from enprompt.protocols import STEPS
 
-    runs = SweepRuns(str(tmp_path_factory.mktemp("uninterrupted")), tiny_clip_path)
+    runs = SweepRuns(str(tmp_path_factory.mktemp("uninterrupted")), tiny_clip_path, sweep_data)
     runs.script("base2new_train.sh", "dtd", "3", *KILL_OPTS, check=True)
     return runs.output, STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
 

@@ -20,7 +20,8 @@ from tests.child_process import assert_succeeded
 from tests.comparisons import assert_same
 from tests.script_helpers import ScriptRuns
 from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRuns,  # noqa: F401
-                              final_weights, holder_pid, local_sweep, run_records, uninterrupted,
+                              final_weights, holder_pid, local_sweep, run_records, sweep_data,
+                              uninterrupted,
                               wait_for_checkpoint)
 
 B2N_RUNS = 8  # 2 datasets x 2 seeds x (train, test)
@@ -133,10 +134,10 @@ def test_a_rerun_submits_nothing_and_a_deleted_run_is_the_only_job(local_sweep):
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, tiny_clip_path):
+def killed(tmp_path_factory, tiny_clip_path, sweep_data):  # noqa: F811
     """A one-dataset, one-seed sweep whose train.py is SIGKILLed after its first
     checkpoint (``first``: exit status and output), then the sweep again (``second``)."""
-    runs = SweepRuns(str(tmp_path_factory.mktemp("killed")), tiny_clip_path)
+    runs = SweepRuns(str(tmp_path_factory.mktemp("killed")), tiny_clip_path, sweep_data)
     args = [*KILL_SWEEP, "--executor", "local"]
     run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
     sweep = runs.start_sweep(*args, opts=KILL_OPTS)

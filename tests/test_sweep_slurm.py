@@ -5,7 +5,8 @@ Slurm job arrays gives exactly the runs of the local executor
 (``tests.sweep_runs.local_sweep``); a rerun submits nothing. A job cancelled
 mid-training (``scancel``) fails the sweep, and the next sweep finishes it to
 the uninterrupted result; a job preempted mid-training (Slurm's warning
-signal, ``SIGUSR2``) is requeued by submitit and resumes by itself.
+signal, ``SIGUSR2``) is requeued by submitit and resumes by itself (marked
+``slow``: select it with ``-m slow``).
 
 Without ``sbatch`` these tests are skipped, except under ``CI=true``: CI
 starts the one-node cluster (.ci/run), so there a missing Slurm is a failure.
@@ -110,6 +111,7 @@ def test_a_cancelled_job_is_finished_by_the_next_sweep(tmp_path, tiny_clip_path,
     assert_same(final_weights(reference), final_weights(run_dir))
 
 
+@pytest.mark.slow  # about a minute: the stop, the requeue and the resumed run
 def test_a_preempted_job_is_requeued_and_resumes(tmp_path, tiny_clip_path, sweep_data,  # noqa: F811
                                                  uninterrupted):  # noqa: F811
     runs = SweepRuns(str(tmp_path), tiny_clip_path, sweep_data)

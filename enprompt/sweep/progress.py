@@ -1,4 +1,5 @@
 """The sweep's live line: finished, running, queued, skipped and failed jobs, time and estimate."""
+import shutil
 import sys
 import time
 
@@ -21,7 +22,8 @@ class Progress:
         self.start = time.time()
         fp = file or sys.stderr
         self.live = hasattr(fp, "isatty") and fp.isatty()
-        self.bar = tqdm(total=len(jobs), unit="job", file=fp, dynamic_ncols=True,
+        columns = shutil.get_terminal_size(fallback=(100, 20)).columns or 100
+        self.bar = tqdm(total=len(jobs), unit="job", file=fp, ncols=columns,
                         mininterval=1.0, bar_format="{desc} {n_fmt}/{total_fmt} jobs "
                         "[{elapsed}<{remaining}]{postfix}", desc="sweep", disable=not self.live)
         self.fp = fp

@@ -11,7 +11,7 @@ import os.path as osp
 import sys
 
 from enprompt.engine_choice import selected_engine
-from enprompt.run import RunConflict, RunFolderBusy, RunSession
+from enprompt.run import RunConflict, RunFolderBusy, RunSession, format_diff
 from enprompt.run.manifest import ManifestError
 
 from .plan import REPO, SweepError
@@ -68,7 +68,10 @@ def decide(args, world_size=1):
     try:
         decision = session.preview()
     except (RunConflict, RunFolderBusy, ManifestError) as error:
-        return "refuse", _first_line(error)
+        reason = _first_line(error)
+        if getattr(error, "diff", None):  # another experiment: name what differs
+            reason += " " + "; ".join(format_diff(error.diff))
+        return "refuse", reason
     if decision.action == "skip":
         return "skip", decision.reason
     words = {"start": "new", "resume": "resume", "legacy": "resume (folder without manifest)",

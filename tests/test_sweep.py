@@ -18,7 +18,6 @@ import pytest
 from enprompt.protocols import STEPS
 from tests.child_process import assert_succeeded
 from tests.comparisons import assert_same
-from tests.script_helpers import ScriptRuns
 from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRuns,  # noqa: F401
                               final_weights, holder_pid, local_sweep, run_records, sweep_data,
                               uninterrupted,
@@ -27,16 +26,10 @@ from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRun
 B2N_RUNS = 8  # 2 datasets x 2 seeds x (train, test)
 
 
-def test_dry_run_prints_each_job_its_command_and_writes_nothing(tmp_path, tiny_clip_path):
-    runs = ScriptRuns(str(tmp_path), tiny_clip_path)
-    out = runs.output
-    process = SweepRuns.command  # the same command line as the real sweeps
-    command = process(runs, "base2new", "--datasets", "dtd", "--seeds", "1", "3", "--dry-run",
-                      output=out)
-    import subprocess
-
-    done = subprocess.run(command, cwd=runs.workdir, env=runs.env, capture_output=True,
-                          text=True, timeout=120)
+def test_dry_run_prints_each_job_its_command_and_writes_nothing(tmp_path, tiny_clip_path,
+                                                                sweep_data):  # noqa: F811
+    runs = SweepRuns(str(tmp_path), tiny_clip_path, sweep_data)
+    done = runs.sweep("base2new", "--datasets", "dtd", "--seeds", "1", "3", "--dry-run")
     assert_succeeded(done, "sweep --dry-run")
     lines = done.stdout.splitlines()
     assert lines[0] == "Sweep base2new: 4 job(s): 4 to run"
@@ -47,37 +40,30 @@ def test_dry_run_prints_each_job_its_command_and_writes_nothing(tmp_path, tiny_c
         assert train < test  # a test after its training
         assert lines[train + 1] == f"      bash scripts/enprompt/base2new_train.sh dtd {seed} {opts}"
         assert lines[test + 1] == f"      bash scripts/enprompt/base2new_test.sh dtd {seed} {opts}"
-    assert not osp.exists(out)
+    assert not osp.exists(runs.output)
 
     # xd: the ImageNet training of each seed first, then its targets; dg the same runs.
-    xd = subprocess.run(process(runs, "dg", "--seeds", "2", "--dry-run", output=out),
-                        cwd=runs.workdir, env=runs.env, capture_output=True, text=True, timeout=120)
-    assert_succeeded(xd, "sweep dg --dry-run")
-    names = [line.split("]")[1].split(":")[0].strip() for line in xd.stdout.splitlines()
+    dg = runs.sweep("dg", "--seeds", "2", "--dry-run")
+    assert_succeeded(dg, "sweep dg --dry-run")
+    names = [line.split("]")[1].split(":")[0].strip() for line in dg.stdout.splitlines()
              if line.startswith("  [")]
     assert names == ["xd_train-imagenet-seed2", "xd_test-imagenetv2-seed2",
                      "xd_test-imagenet_sketch-seed2", "xd_test-imagenet_a-seed2",
                      "xd_test-imagenet_r-seed2"]
-    assert "bash scripts/enprompt/xd_test.sh imagenet_a 2" in xd.stdout
+    assert "bash scripts/enprompt/xd_test.sh imagenet_a 2" in dg.stdout
+    few = runs.sweep("few_shot", "--datasets", "dtd", "--shots", "1", "4", "--dry-run")
+    assert few.stdout.startswith("Sweep few_shot: 6 job(s): 6 to run\n")  # 2 shots x 3 seeds
+    assert "bash scripts/enprompt/few_shot.sh dtd 4 2" in few.stdout
 
 
-def test_a_bad_request_is_one_clear_error(tmp_path, tiny_clip_path):
-    runs = SweepRuns.__new__(SweepRuns)
-    ScriptRuns.__init__(runs, str(tmp_path), tiny_clip_path)
-    import subprocess
-
-    def sweep(*args):
-        return subprocess.run(SweepRuns.command(runs, *args, "--dry-run"), cwd=runs.workdir,
-                              env=runs.env, capture_output=True, text=True, timeout=120)
-
-    unknown = sweep("base2new", "--datasets", "mnist")
+def test_a_bad_request_is_one_clear_error(tmp_path, tiny_clip_path, sweep_data):  # noqa: F811
+    runs = SweepRuns(str(tmp_path), tiny_clip_path, sweep_data)
+    unknown = runs.sweep("base2new", "--datasets", "mnist", "--dry-run")
     assert unknown.returncode == 2
     assert "Error: dataset 'mnist' is not one of protocol base2new's: imagenet" in unknown.stderr
-    shots = sweep("base2new", "--shots", "4")
+    shots = runs.sweep("base2new", "--shots", "4", "--dry-run")
     assert shots.returncode == 2 and "--shots is for the few_shot protocol" in shots.stderr
-    key = subprocess.run(SweepRuns.command(runs, "few_shot", "--dry-run", opts=["NO.SUCH", "1"]),
-                         cwd=runs.workdir, env=runs.env, capture_output=True, text=True,
-                         timeout=120)
+    key = runs.sweep("few_shot", "--dry-run", opts=["NO.SUCH", "1"])
     assert key.returncode == 2 and "train.py would refuse the runs' options" in key.stderr
     assert "Traceback" not in unknown.stderr + shots.stderr + key.stderr
 

@@ -1,6 +1,5 @@
 """``python -m enprompt.sweep`` (and ``enprompt-sweep``): a whole protocol as one sweep."""
 import argparse
-import os
 import os.path as osp
 import sys
 import time
@@ -178,7 +177,7 @@ def _main(args, opts):
 
 
 def _finish(sweep, failed, folder, started, seeds):
-    from .report import failure_lines, protocol_tables, write_tables, zeroshot_table
+    from .report import failure_lines, protocol_tables, write_table_file, write_tables, zeroshot_table
 
     refused = [job for job in sweep.jobs if job.action in ("refuse", "blocked")]
     for job in refused:
@@ -190,10 +189,7 @@ def _finish(sweep, failed, folder, started, seeds):
           f"{len(failed) + len(refused)} failed or refused.")
     if sweep.protocol.name == "zeroshot":
         text = zeroshot_table(sweep)
-        os.makedirs(folder, exist_ok=True)
-        path = osp.join(folder, "zeroshot.md")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        path = write_table_file(text, osp.join(folder, "zeroshot.md"))
         print("\n" + text + f"\nTable written to {path}")
     else:
         tables = protocol_tables(sweep, seeds)

@@ -4,10 +4,11 @@ import os.path as osp
 
 from enprompt.fileio import atomic_write
 from enprompt.results.render import render_csv, render_markdown
-from enprompt.results.tables import collect_tables
+from enprompt.results.tables import collect_tables, dataset_title
 from enprompt.run.manifest import ManifestError, read_manifest
 
-__all__ = ["TABLE_PROTOCOLS", "protocol_tables", "write_tables", "failure_lines", "zeroshot_table"]
+__all__ = ["TABLE_PROTOCOLS", "protocol_tables", "write_tables", "failure_lines", "zeroshot_table",
+           "write_table_file"]
 
 # The tables of enprompt.results that each protocol fills.
 TABLE_PROTOCOLS = {
@@ -30,6 +31,13 @@ def protocol_tables(sweep, seeds):
 def _write(path, text):
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def write_table_file(text, path):
+    """Write ``text`` to ``path`` atomically (its folder is created); returns ``path``."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    _write(path, text)
+    return path
 
 
 def write_tables(tables, folder):
@@ -57,7 +65,7 @@ def zeroshot_table(sweep):
         result = manifest.get("result") or {}
         value = f"{result['accuracy']:.2f}" if manifest.get("status") == "finished" \
             and "accuracy" in result else "-"
-        lines.append(f"| {job.dataset} | {value} |")
+        lines.append(f"| {dataset_title(job.dataset)} | {value} |")
     return "\n".join(lines) + "\n"
 
 

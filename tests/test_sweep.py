@@ -16,7 +16,7 @@ import signal
 import pytest
 
 from enprompt.protocols import STEPS
-from tests.child_process import assert_succeeded
+from tests.child_process import assert_succeeded, modules_loaded_by
 from tests.comparisons import assert_same
 from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRuns,  # noqa: F401
                               final_weights, holder_pid, local_sweep, run_records, sweep_data,
@@ -54,6 +54,16 @@ def test_dry_run_prints_each_job_its_command_and_writes_nothing(tmp_path, tiny_c
     few = runs.sweep("few_shot", "--datasets", "dtd", "--shots", "1", "4", "--dry-run")
     assert few.stdout.startswith("Sweep few_shot: 6 job(s): 6 to run\n")  # 2 shots x 3 seeds
     assert "bash scripts/enprompt/few_shot.sh dtd 4 2" in few.stdout
+
+
+def test_the_plan_decides_without_torch(tmp_path, sweep_data):  # noqa: F811
+    statement = (
+        "from enprompt.sweep.plan import build_sweep, plan\n"
+        f"sweep = plan(build_sweep('base2new', ['dtd'], [1], output={str(tmp_path)!r}, "
+        f"data={sweep_data!r}))\n"
+        "assert [j.action for j in sweep.jobs] == ['run', 'run'], sweep.jobs"
+    )
+    assert modules_loaded_by(statement, ["torch", "numpy"]) == []
 
 
 def test_a_bad_request_is_one_clear_error(tmp_path, tiny_clip_path, sweep_data):  # noqa: F811

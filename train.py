@@ -22,6 +22,14 @@ and a rerun of the same command is always safe (docs/RELIABILITY.md,
 * ``--eval-only`` on a model whose training did not finish: refused, unless
   ``--load-epoch N`` asks for that checkpoint (the result is then partial).
 
+Mistakes that need no model to be found (a misspelt config key or a value of
+the wrong type, a YAML file with a tab, an empty config file, an empty or
+missing ``--root``, a dataset folder not laid out as its reader expects, an
+unknown ``--trainer``, CLIP weights that cannot be found, a mistyped
+``--resume``) stop the run with one ``Error:`` line (exit status 2) before its
+log is opened and its config printed (``enprompt/config_errors.py``,
+``enprompt/preflight.py``).
+
 Ctrl-C or SIGTERM stops a run with one line saying how far it got and how to
 resume it (exit status 130 or 143).
 
@@ -49,11 +57,14 @@ import sys
 # Only light imports here: the command line, the config and the run folder
 # are checked, and a finished run is skipped, before PyTorch is loaded.
 from enprompt.config import add_enprompt_config, check_enprompt_cfg
+from enprompt.config_errors import merge_config_file, merge_opts
 from enprompt.distributed import Peers, check_engine, process_group, quiet_unless_main, world_from_env
 from enprompt.engine_choice import get_cfg_default, selected_engine
 from enprompt.errors import UserError
+from enprompt.notices import run_log_file, warnings_in_log
+from enprompt.preflight import FolderArgumentError, check_resume_folder, preflight
 from enprompt.run import RunSession, StoppedByMainProcess
-from enprompt.run.identity import result_keys
+from enprompt.run.identity import default_result_keys
 from enprompt.run.checkpoints import checkpoint_file
 from enprompt.run.interrupt import RunInterrupted, progress_notice, stop_on_signals
 
@@ -129,35 +140,16 @@ def extend_cfg(cfg):
     add_enprompt_config(cfg)
 
 
-def _merge_file(cfg, path, flag):
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{flag} "{path}" does not exist')
-    try:
-        cfg.merge_from_file(path)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise ValueError(f'Invalid config file "{path}": {e}') from e
-
-
-def default_result_keys():
-    """The result keys of the default config (Dassl's defaults and this project's keys):
-    a key added after a folder's run was recorded is no difference at its default."""
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    return result_keys(cfg)
-
-
 def setup_cfg(args):
     cfg = get_cfg_default()
     extend_cfg(cfg)
+    # A misspelt key, a value of the wrong type, a tab in a YAML file: one error naming the fix.
     if args.dataset_config_file:
-        _merge_file(cfg, args.dataset_config_file, "--dataset-config-file")
+        merge_config_file(cfg, args.dataset_config_file, "--dataset-config-file")
     if args.config_file:
-        _merge_file(cfg, args.config_file, "--config-file")
+        merge_config_file(cfg, args.config_file, "--config-file")
     reset_cfg(cfg, args)
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise ValueError(f"Invalid command-line option(s) {args.opts}: {e}") from e
+    merge_opts(cfg, args.opts)
     # Values out of range fail here, before any data is read or any file written.
     check_enprompt_cfg(cfg)
     cfg.freeze()
@@ -166,12 +158,20 @@ def setup_cfg(args):
 
 def check_args(args):
     """Fail before any work on flag combinations that would silently do the wrong thing."""
+    if args.eval_only and args.model_dir and osp.isfile(args.model_dir):
+        raise FolderArgumentError(
+            f'--model-dir "{args.model_dir}" is a file, but --eval-only needs a model folder: '
+            "the output folder of a finished training run (the --output-dir it was trained "
+            "with, which holds manifest.json and prompt_learner/model.pth.tar-N)."
+        )
     if args.eval_only and args.model_dir and not osp.isdir(args.model_dir):
         raise FileNotFoundError(
             f'--model-dir "{args.model_dir}" does not exist. --eval-only needs the '
             "output folder of a finished training run (or no --model-dir for "
             "zero-shot evaluation)."
         )
+    if args.resume:
+        check_resume_folder(args.resume, args.output_dir)
     if args.load_epoch is not None and not args.model_dir:
         raise ValueError("--load-epoch needs --model-dir (the folder of the trained model)")
 
@@ -202,6 +202,15 @@ def _record_results(trainer, session):
         return results
 
     trainer.evaluator.evaluate = evaluate_and_record
+
+
+def check_before_build(cfg):
+    """The checks that need no model (``enprompt/preflight.py``: trainer, data root,
+    dataset folder, CLIP weights), before the log is opened and the config printed."""
+    from enprompt.dassl import TRAINER_REGISTRY
+
+    register_project()
+    preflight(cfg, TRAINER_REGISTRY.registered_names())
 
 
 def build(cfg, args):
@@ -259,7 +268,10 @@ def run(cfg, args, session):
         session.interrupted(notice, epochs_done=session.epochs_saved())
         return stop.exit_code
     except BaseException as error:
-        session.failed(error, epochs_done=session.epochs_saved())
+        try:
+            session.failed(error, epochs_done=session.epochs_saved())
+        except OSError:  # e.g. the disk is full: the manifest keeps "running", a rerun resumes
+            pass
         raise
     return 0
 
@@ -280,6 +292,7 @@ def run_in_folder(cfg, args, peers=None):
     ``peers``: the processes of a data-parallel run (None for one process).
     """
     if args.no_train:  # CoOp's --no-train: build the trainer and stop; nothing is recorded
+        check_before_build(cfg)
         build(cfg, args)
         return 0
 
@@ -303,6 +316,7 @@ def run_in_folder(cfg, args, peers=None):
             print(f"Warning: {decision.reason}.")
         elif decision.manifest is not None:  # resumed, started over, or evaluated again
             print(f"{decision.reason} ({cfg.OUTPUT_DIR}).")
+        check_before_build(cfg)  # before anything is recorded in the folder
         return run(cfg, args, session)
     finally:
         session.close()
@@ -377,10 +391,13 @@ def report_error(error):
     """Print ``Error: <message>`` to stderr, and to the run's log once it exists."""
     message = f"Error: {error}"
     print(message, file=sys.stderr)
-    log_file = getattr(sys.stdout, "file", None)  # the run's log, once setup_logger ran
-    if log_file is not None and not log_file.closed:
-        log_file.write(message + "\n")
-        log_file.flush()
+    log_file = run_log_file()  # the run's log, once setup_logger ran
+    if log_file is not None:
+        try:
+            log_file.write(message + "\n")
+            log_file.flush()
+        except OSError:  # the log's disk is full: the console has the message
+            pass
 
 
 # Errors whose message says what is wrong and how to fix it: reported as one
@@ -392,7 +409,10 @@ USER_ERRORS = (UserError, OSError, ValueError, FloatingPointError)
 def cli(argv=None):
     """The command line: parse, run, and report a user's error in one line (exit status 2)."""
     try:
-        return main(build_parser().parse_args(argv))
+        with warnings_in_log():  # warnings reach log.txt too
+            code = main(build_parser().parse_args(argv))
+            sys.stdout.flush()  # a log that cannot be written is said here, not at exit (status 120)
+            return code
     except USER_ERRORS as e:
         if os.environ.get("ENPROMPT_DEBUG"):
             raise

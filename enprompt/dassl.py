@@ -23,6 +23,10 @@ current PyTorch or unsafe there; they keep Dassl's semantics and file names:
 * ``save_checkpoint``, ``load_checkpoint``, ``resume_from_checkpoint``,
   ``load_pretrained_weights``: atomic writes and ``weights_only=True`` loads.
 * ``write_json``: atomic, so a crash never leaves half a split or cache file.
+* ``setup_logger``: Dassl names a rerun's log ``log.txt-<time to the second>``,
+  so two reruns started in the same second write one file; here every log
+  gets a name of its own, and a log that cannot be written (a full disk)
+  stops the run with one error naming the file.
 
 ``TrainerX`` carries :class:`~enprompt.engine.checkpoint_mixin.CheckpointMixin`
 on both engines (the built-in ``TrainerBase`` has it as its first base; with

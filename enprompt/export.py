@@ -57,25 +57,18 @@ def _legacy_cfg(args):
     """The config as train.py resolves it: defaults, EnPrompt keys, dataset and
     trainer configs, --root, options."""
     from enprompt.config import add_enprompt_config
+    from enprompt.config_errors import merge_config_file, merge_opts
     from enprompt.engine_choice import get_cfg_default
 
     cfg = add_enprompt_config(get_cfg_default())
     for flag, path in (("--dataset-config-file", args.dataset_config_file),
                        ("--config-file", args.config_file)):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{flag} "{path}" does not exist')
-        try:
-            cfg.merge_from_file(path)
-        except (KeyError, ValueError, AssertionError) as e:
-            raise ValueError(f'Invalid config file "{path}": {e}') from e
+        merge_config_file(cfg, path, flag)
     if args.root:
         cfg.DATASET.ROOT = args.root
     if args.seed is not None:
         cfg.SEED = args.seed
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as e:
-        raise ValueError(f"Invalid config option(s) {args.opts}: {e}") from e
+    merge_opts(cfg, args.opts)
     cfg.TRAINER.NAME = "EnPrompt"
     cfg.freeze()
     return cfg

@@ -99,8 +99,12 @@ class Context:
                 read_dataset(root, fake.reader)
         return fake
 
-    def train(self, root, out, *opts, flags=(), seed=1):
-        """Run ``train.py`` (``cli()``, as the command line does) and capture what it prints."""
+    def train(self, root, out, *opts, flags=(), seed=1, clip=None, **argv_kwargs):
+        """Run ``train.py`` (``cli()``, as the command line does) and capture what it prints.
+
+        ``clip``: ``TRAINER.ENPROMPT.CLIP_WEIGHTS`` (default: the tiny CLIP);
+        ``argv_kwargs``: more of :func:`tests.train_py.train_argv`'s (``trainer``, ``config_file``).
+        """
         import train
         from tests.log_tee import undo_log_tee
         from tests.train_py import train_argv
@@ -108,7 +112,8 @@ class Context:
         argv = train_argv("DATASET.NUM_SHOTS", 2, "TRAINER.ENPROMPT.PREC", "fp32",
                           "OPTIM.MAX_EPOCH", 2, "DATALOADER.NUM_WORKERS", 0,
                           "DATALOADER.TEST.BATCH_SIZE", 16, *opts, root=root, output_dir=out,
-                          clip_weights=self.clip, seed=seed, flags=flags)
+                          clip_weights=self.clip if clip is None else clip, seed=seed,
+                          flags=flags, **argv_kwargs)
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
@@ -385,6 +390,286 @@ def infinite_lr(ctx):
     result = ctx.train(fake.root, out, "OPTIM.LR", "1e999")
     expect_refusal(result, "Error: OPTIM.LR = inf is invalid: expected a finite number > 0")
     expect(not osp.exists(out), "the run folder was created")
+
+
+# ---------------------------------------------------------------- early errors
+_CONFIG_DUMP = "** Config **"
+
+
+def expect_early(result, out, shows, *more):
+    """A refusal before the config dump and the system info, with nothing recorded in ``out``."""
+    line = expect_refusal(result, shows, *more)
+    expect(_CONFIG_DUMP not in result.out and "System info" not in result.out,
+           "the config or the system info was printed before the error", result)
+    recorded = [n for n in ("log.txt", "manifest.json") if osp.exists(osp.join(out, n))]
+    expect(not recorded, f"the run folder holds {recorded}", result)
+    return line
+
+
+@case("empty-root", "train.py with --root \"\" (an unset $DATA)",
+      shows="Error: The data root is empty: pass --root DATA")
+def empty_root(ctx):
+    out = ctx.folder("run")
+    expect_early(ctx.train("", out), out, "Error: The data root is empty: pass --root DATA")
+
+
+@case("missing-root", "--root naming a folder that does not exist",
+      shows='(--root, DATASET.ROOT) does not exist')
+def missing_root(ctx):
+    out, root = ctx.folder("run"), ctx.folder("no-such-data")
+    expect_early(ctx.train(root, out), out, f'Error: The data root "{root}" (--root, DATASET.ROOT) '
+                 "does not exist")
+
+
+@case("missing-dataset-folder", "a data root without the dataset's folder (dtd/)",
+      shows="Error: DescribableTextures is not ready: dataset folder not found")
+def missing_dataset_folder(ctx):
+    out, root = ctx.folder("run"), ctx.folder("data")
+    os.makedirs(root)
+    result = ctx.train(root, out)
+    expect_early(result, out, "Error: DescribableTextures is not ready: dataset folder not found")
+    expect(f"  path: {root}/dtd" in result.err and "must be the folder that contains dtd/" in result.err,
+           "the folder and the fix are not named", result)
+
+
+@case("images-not-in-class-folders", "a DTD whose images lie loose in images/ (no class folders)",
+      shows="Error: DescribableTextures is not ready: 48 images lie directly in this folder")
+def images_not_in_class_folders(ctx):
+    fake, out = ctx.data(split=False), ctx.folder("run")
+    images = osp.join(fake.dataset_dir, "images")
+    for folder in fake.classnames:
+        for name in os.listdir(osp.join(images, folder)):
+            os.rename(osp.join(images, folder, name), osp.join(images, f"{folder}_{name}"))
+        os.rmdir(osp.join(images, folder))
+    expect_early(ctx.train(fake.root, out), out,
+                 "Error: DescribableTextures is not ready: 48 images lie directly in this folder")
+
+
+@case("unknown-trainer", "--trainer EnPromt (a typo)",
+      shows='Error: Unknown trainer "EnPromt" (--trainer, TRAINER.NAME). Did you mean EnPrompt?')
+def unknown_trainer(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    expect_early(ctx.train(fake.root, out, trainer="EnPromt"), out,
+                 'Error: Unknown trainer "EnPromt" (--trainer, TRAINER.NAME). Did you mean '
+                 "EnPrompt?", "Registered trainers:", "ZeroshotCLIP")
+
+
+@case("missing-clip-weights", "no CLIP weights in an empty CLIP cache, and no network to download them",
+      shows="Error: CLIP weights for ViT-B/16 are needed (")
+def missing_clip_weights(ctx):
+    import urllib.error
+
+    import enprompt.clip_loader as loader
+
+    fake, out, cache = ctx.data(split=False), ctx.folder("run"), ctx.folder("clip-cache")
+    os.makedirs(cache)
+
+    def no_network(url, target, sha256):
+        raise urllib.error.URLError("no network here")
+
+    saved = loader._download, os.environ.get(loader.CLIP_CACHE_ENV)
+    loader._download, os.environ[loader.CLIP_CACHE_ENV] = no_network, cache
+    try:
+        result = ctx.train(fake.root, out, clip="")
+    finally:
+        loader._download = saved[0]
+        if saved[1] is None:
+            os.environ.pop(loader.CLIP_CACHE_ENV)
+        else:
+            os.environ[loader.CLIP_CACHE_ENV] = saved[1]
+    expect_early(result, out, "Error: CLIP weights for ViT-B/16 are needed (",
+                 f"{cache}/ViT-B-16.pt does not exist", "put it at")
+    expect(not osp.exists(osp.join(fake.dataset_dir, SPLIT)), "the dataset was read first")
+
+
+@case("misspelt-option", "OPTIM.MAX_EPOCHS 5 on the command line",
+      shows="Error: Invalid command-line option: unknown config key OPTIM.MAX_EPOCHS. "
+            "Did you mean OPTIM.MAX_EPOCH?")
+def misspelt_option(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCHS", "5")
+    expect_refusal(result, "Error: Invalid command-line option: unknown config key "
+                   "OPTIM.MAX_EPOCHS. Did you mean OPTIM.MAX_EPOCH?")
+    expect(not osp.exists(out), "the run folder was created")
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+@case("misspelt-yaml-key", "MAX_EPOCHS: 5 under OPTIM: in the --config-file",
+      shows='": unknown config key OPTIM.MAX_EPOCHS. Did you mean OPTIM.MAX_EPOCH?')
+def misspelt_yaml_key(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    path = _write(ctx.folder("method.yaml"), "OPTIM:\n  LR: 0.0035\n  MAX_EPOCHS: 5\n")
+    result = ctx.train(fake.root, out, config_file=path)
+    expect_refusal(result, f'Error: Invalid config file "{path}": unknown config key '
+                   "OPTIM.MAX_EPOCHS. Did you mean OPTIM.MAX_EPOCH?")
+    expect(not osp.exists(out), "the run folder was created")
+
+
+@case("lowercase-bool", "TEST.NO_TEST false (lower case) on the command line",
+      shows="Error: Invalid command-line option: TEST.NO_TEST = 'false' is text, but TEST.NO_TEST "
+            "expects a boolean (True or False, capitalised)")
+def lowercase_bool(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    expect_refusal(ctx.train(fake.root, out, "TEST.NO_TEST", "false"),
+                   "Error: Invalid command-line option: TEST.NO_TEST = 'false' is text, but "
+                   "TEST.NO_TEST expects a boolean (True or False, capitalised)",
+                   "A valid value: TEST.NO_TEST False")
+
+
+@case("word-for-a-number", "OPTIM.MAX_EPOCH five on the command line",
+      shows="Error: Invalid command-line option: OPTIM.MAX_EPOCH = 'five' is text, but "
+            "OPTIM.MAX_EPOCH expects an integer. A valid value: OPTIM.MAX_EPOCH ")
+def word_for_a_number(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    line = expect_refusal(ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "five"),
+                          "Error: Invalid command-line option: OPTIM.MAX_EPOCH = 'five' is text, "
+                          "but OPTIM.MAX_EPOCH expects an integer. A valid value: OPTIM.MAX_EPOCH ")
+    example = line.rsplit(" ", 1)[-1]
+    expect(example.isdigit() and int(example) >= 1, f"the example {example!r} is not a valid value")
+
+
+@case("tab-in-yaml", "a --config-file indented with a tab",
+      shows=", line 3, column 1: YAML does not allow tabs; indent with spaces.")
+def tab_in_yaml(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    path = _write(ctx.folder("method.yaml"), "OPTIM:\n  LR: 0.0035\n\tMAX_EPOCH: 5\n")
+    expect_refusal(ctx.train(fake.root, out, config_file=path),
+                   f'Error: Cannot read config file "{path}", line 3, column 1: YAML does not '
+                   "allow tabs; indent with spaces.")
+
+
+@case("empty-config-file", "an empty --config-file", shows='" is empty: it sets no key')
+def empty_config_file(ctx):
+    fake, out = ctx.data(), ctx.folder("run")
+    path = _write(ctx.folder("method.yaml"), "")
+    expect_refusal(ctx.train(fake.root, out, config_file=path),
+                   f'Error: --config-file "{path}" is empty: it sets no key', "MODEL.BACKBONE.NAME")
+    expect(not osp.exists(out), "the run folder was created")
+
+
+@case("mistyped-resume", "--resume naming a folder that does not exist, then one without a checkpoint",
+      shows='" does not exist, so nothing would be resumed (the run would train from scratch)')
+def mistyped_resume(ctx):
+    fake, out, typo, empty = ctx.data(), ctx.folder("run"), ctx.folder("rnu"), ctx.folder("empty")
+    expect_refusal(ctx.train(fake.root, out, flags=["--resume", typo]),
+                   f'Error: --resume "{typo}" does not exist, so nothing would be resumed (the run '
+                   "would train from scratch)")
+    os.makedirs(osp.join(empty, "prompt_learner"))
+    expect_refusal(ctx.train(fake.root, out, flags=["--resume", empty]),
+                   f'Error: --resume "{empty}" holds no checkpoint')
+    expect(not osp.exists(out), "the run folder was created")
+
+
+@case("model-dir-is-a-file", "--eval-only --model-dir naming a checkpoint file",
+      shows='" is a file, but --eval-only needs a model folder')
+def model_dir_is_a_file(ctx):
+    fake, out = ctx.data(), ctx.folder("eval")
+    path = _write(ctx.folder("model.pth.tar-2"), "x")
+    expect_refusal(ctx.train(fake.root, out, flags=["--eval-only", "--model-dir", path]),
+                   f'Error: --model-dir "{path}" is a file, but --eval-only needs a model folder',
+                   "the output folder of a finished training run")
+
+
+@case("log-fills-the-disk", "the disk of the output folder fills up after epoch 1's checkpoint "
+      "and the log grows by 16 KB, so the log is the first file that cannot be written; then "
+      "space is freed and the run rerun",
+      shows="Error: No space left on the device while writing the run's log \"")
+def log_fills_the_disk(ctx):
+    from enprompt.engine.checkpoint import load_checkpoint
+    from enprompt.engine.checkpoint_mixin import CheckpointMixin
+    from tests.small_disk import _mount, fill_up, mount_problem
+
+    problem = mount_problem()
+    if problem:
+        raise Skip(problem)
+    fake, out = ctx.data(), ctx.folder("disk")
+    os.makedirs(out)
+    mounted = _mount(out, 2048)
+    if mounted.returncode != 0:
+        raise Skip(f"mounting a tmpfs was not permitted here: {mounted.stderr.strip()}")
+    save_epoch = CheckpointMixin.save_epoch_checkpoint
+    filled = []
+
+    def save_then_fill(self):
+        save_epoch(self)
+        filled.append(fill_up(out))  # another program takes the rest of the disk
+        print("a long log line " * 1000)  # more than the free end of the log's last page
+
+    CheckpointMixin.save_epoch_checkpoint = save_then_fill
+    try:
+        result = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
+        log = osp.join(out, "log.txt")
+        line = expect_refusal(result, f'Error: No space left on the device while writing the run\'s '
+                              f'log "{log}"', "are intact", f"df -h {out}", "rerun the same command")
+        expect(checkpoints(out) == ["checkpoint", "model.pth.tar-1"], f"folder holds {checkpoints(out)}")
+        expect(load_checkpoint(f"{out}/prompt_learner/model.pth.tar-1")["epoch"] == 1,
+               "the checkpoint is damaged")
+        CheckpointMixin.save_epoch_checkpoint = save_epoch
+        os.remove(filled[0])  # the user frees the space and reruns
+        rerun = ctx.train(fake.root, out, "TRAIN.PRINT_FREQ", "1")
+        expect(rerun.code == 0 and "* accuracy:" in rerun.out, "the rerun did not finish", rerun)
+        expect("Found an unfinished run of the same experiment" in rerun.out, "the rerun did not "
+               f"resume ({line})", rerun)
+    finally:
+        CheckpointMixin.save_epoch_checkpoint = save_epoch
+        subprocess.run(["umount", "-l", out], capture_output=True)
+
+
+@case("reruns-in-one-second", "three runs in one folder started within the same second "
+      "(the clock frozen), each failing on a damaged image after its log is opened",
+      shows="log.txt, log.txt-2026-12-01-12-00-00, log.txt-2026-12-01-12-00-00-2")
+def reruns_in_one_second(ctx):
+    import time
+
+    fake, out = ctx.data(), ctx.folder("run")
+    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8 not a jpeg")
+    strftime = time.strftime
+    time.strftime = lambda fmt, *t: strftime(fmt, time.strptime("2026-12-01 12:00:00", "%Y-%m-%d %H:%M:%S"))
+    try:
+        results = [ctx.train(fake.root, out, "DATASET.NUM_SHOTS", "-1") for _ in range(3)]
+    finally:
+        time.strftime = strftime
+    for result in results:
+        expect(result.code == 2, "a run did not fail on the damaged image", result)
+    names = sorted(n for n in os.listdir(out) if n.startswith("log.txt"))
+    expect(names == ["log.txt", "log.txt-2026-12-01-12-00-00", "log.txt-2026-12-01-12-00-00-2"],
+           f"the logs are {names}")
+    for name in names:
+        with open(osp.join(out, name)) as f:
+            text = f.read()
+        expect(text.count(_CONFIG_DUMP) == 1 and f'Error: Cannot read image "{bad}"' in text,
+               f"{name} does not hold one whole run")
+
+
+@case("warnings-ignored", "DATALOADER.SKIP_BAD_IMAGES True with a damaged image, under "
+      "PYTHONWARNINGS=ignore", shows="Warning: Skipped 1 unreadable image(s) (")
+def warnings_ignored(ctx):
+    import warnings
+
+    fake, out = ctx.data(), ctx.folder("run")
+    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8 not a jpeg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what PYTHONWARNINGS=ignore does
+        result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "-1",
+                           "DATALOADER.SKIP_BAD_IMAGES", "True")
+    expect(result.code == 0, "the run failed", result)
+    with open(osp.join(out, "log.txt")) as f:
+        log = f.read()
+    for where, text in (("the console", result.err), ("log.txt", log)):
+        expect("Warning: Skipped 1 unreadable image(s) (" in text and bad in text,
+               f"{where} does not say the image was skipped", result)
+    expect(result.err.count("Skipped 1 unreadable") == 1, "the notice is shown twice", result)
 
 
 # ---------------------------------------------------------------- the runner

@@ -22,10 +22,13 @@ things they check.
 * ``epoch_losses(text)``: the running average loss at the last
   ``epoch [e/E] batch [b/B] ... loss x (average)`` line of each epoch, in
   epoch order.
+* ``resume_advice(done)``: the end of the one-line interrupt notice of a run
+  with ``done`` epochs saved, e.g. ``"resume from epoch 3 (epochs 1-2 are
+  saved)."`` (``"(epoch 1 is saved)."`` for one).
 """
 import re
 
-__all__ = ["RESULT_BLOCK", "result_blocks", "final_result", "epoch_losses"]
+__all__ = ["RESULT_BLOCK", "result_blocks", "final_result", "epoch_losses", "resume_advice"]
 
 RESULT_BLOCK = re.compile(
     r"=> result\n"
@@ -64,3 +67,9 @@ def epoch_losses(text):
     for match in _EPOCH_LINE.finditer(text):
         per_epoch[int(match.group(1))] = float(match.group(2))
     return [per_epoch[e] for e in sorted(per_epoch)]
+
+
+def resume_advice(done):
+    """The end of the interrupt notice of a run with ``done`` (>= 1) epochs saved."""
+    saved = "epoch 1 is saved" if done == 1 else f"epochs 1-{done} are saved"
+    return f"rerun the same command to resume from epoch {done + 1} ({saved})."

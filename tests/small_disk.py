@@ -14,12 +14,27 @@ import subprocess
 
 import pytest
 
-__all__ = ["small_disk", "mount_problem"]
+__all__ = ["small_disk", "mount_problem", "fill_up"]
 
 
 def _mount(folder, kib):
     return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", folder],
                           capture_output=True, text=True)
+
+
+def fill_up(folder, name="filler"):
+    """Take every free byte of ``folder``'s filesystem with the file ``<folder>/<name>``
+    (as another program filling the disk would); returns its path."""
+    path = os.path.join(folder, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass  # full
+    finally:
+        os.close(fd)
+    return path
 
 
 def mount_problem():

@@ -18,6 +18,10 @@ def _read_skipping_bad_images(root, reader, subsample="all"):
     return DATASET_REGISTRY.get(reader)(cfg)
 
 
+def _entries(items):
+    return [(item.impath, item.label, item.classname) for item in items]
+
+
 def _corrupt(items):
     for path in sorted({item.impath for item in items}):
         with open(path, "wb") as f:
@@ -57,5 +61,6 @@ def test_classes_emptied_only_outside_the_training_list_are_dropped_with_the_war
 
     with pytest.warns(BadImageWarning, match=r"\((val|test): \d+, (val|test): \d+\)"):
         kept = _read_skipping_bad_images(tmp_path, "DescribableTextures")
-    assert kept.classnames == dataset.classnames and kept.train_x == dataset.train_x
+    assert kept.classnames == dataset.classnames
+    assert _entries(kept.train_x) == _entries(dataset.train_x)  # Dassl's Datum has no ==
     assert all(item.classname != lost for item in kept.val + kept.test)

@@ -1,4 +1,5 @@
 """The built-in trainer loop: log lines, result block, checkpoints, resume, logger."""
+import errno
 import os
 import os.path as osp
 import re
@@ -7,7 +8,7 @@ import sys
 import pytest
 
 from enprompt.engine import build_trainer, load_checkpoint, set_random_seed, setup_logger
-from enprompt.engine.logger import Logger
+from enprompt.engine.logger import Logger, LogWriteError
 from tests.comparisons import assert_same, state_copy
 from tests.engine_toys import make_toy_images, toy_cfg
 from tests.log_patterns import RESULT_BLOCK, result_blocks
@@ -194,6 +195,38 @@ def test_per_class_result_lines(toy_root, tmp_path, capsys):
     out = capsys.readouterr().out
     assert re.search(r"=> per-class result\n\* class: 0 \(red\)\ttotal: 6\tcorrect: \d+\tacc: \d+\.\d%", out)
     assert re.search(r"\* average: \d+\.\d%", out)
+
+
+class _FullDisk:
+    """A log file on a disk that is full: every write fails with ENOSPC."""
+
+    closed = False
+
+    def write(self, text):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    flush = write
+
+    def close(self):
+        self.closed = True
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_log_that_cannot_be_written_is_named_and_the_console_carries_on(tmp_path):
+    import io
+
+    console = io.StringIO()
+    log = Logger.__new__(Logger)
+    log.console, log.file, log.path = console, _FullDisk(), str(tmp_path / "log.txt")
+    with pytest.raises(LogWriteError) as info:
+        log.write("epoch [1/2] ...\n")
+    assert str(info.value).startswith(
+        f'No space left on the device while writing the run\'s log "{tmp_path}/log.txt" (No space '
+        "left on device). The checkpoints and the manifest written so far are intact.")
+    assert info.value.errno == errno.ENOSPC and isinstance(info.value, OSError)
+    log.write("Error: ...\n")  # the error itself still reaches the console
+    log.flush()
+    assert console.getvalue() == "epoch [1/2] ...\nError: ...\n"
 
 
 def test_logger_never_overwrites_an_existing_log(tmp_path):

@@ -46,8 +46,8 @@ def _train_argv(root, out, clip, seed=1, *opts):
                     *opts, seed=seed)
 
 
-def _run(argv, engine="builtin", check=True):
-    return run_train_py(argv, env=child_env(engine), check=check)
+def _run(argv, engine="builtin", check=True, **env):
+    return run_train_py(argv, env=child_env(engine, **env), check=check)
 
 
 def _final_weights(out):
@@ -149,11 +149,16 @@ def test_unreadable_image_is_named_or_skipped_with_a_count(tiny_clip_path, tmp_p
     assert failed.returncode == 2
     assert f'Cannot read image "{bad}"' in failed.stderr and "SKIP_BAD_IMAGES" in failed.stderr
 
-    skipped = _run(_train_argv(root, str(tmp_path / "b"), tiny_clip_path, 1, *opts,
-                               "DATALOADER.SKIP_BAD_IMAGES", "True"))
-    assert re.search(r"Skipped 1 unreadable image\(s\) \((train|val|test): 1\)", skipped.stderr)
-    assert bad in skipped.stderr
-    assert "=> result" in skipped.stdout
+    for name, filters in (("b", ""), ("c", "ignore")):  # not lost under PYTHONWARNINGS=ignore
+        out = tmp_path / name
+        skipped = _run(_train_argv(root, str(out), tiny_clip_path, 1, *opts,
+                                   "DATALOADER.SKIP_BAD_IMAGES", "True"), PYTHONWARNINGS=filters)
+        log = (out / "log.txt").read_text()
+        for text in (skipped.stderr, log):  # on the console and in the log the user archives
+            assert re.search(r"Warning: Skipped 1 unreadable image\(s\) \((train|val|test): 1\)", text)
+            assert bad in text
+        assert skipped.stderr.count("Skipped 1 unreadable") == 1
+        assert "=> result" in skipped.stdout
 
 
 def test_nan_loss_stops_with_terms_and_keeps_last_good_checkpoint(data_root, tiny_clip_path, tmp_path, monkeypatch):

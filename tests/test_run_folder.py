@@ -30,6 +30,7 @@ import time
 import pytest
 
 from enprompt.protocols import STEPS
+from tests.log_patterns import resume_advice
 from tests.paths import REPO
 from tests.script_helpers import ScriptRuns
 
@@ -237,8 +238,7 @@ def test_ctrl_c_stops_with_one_line_and_exit_130(interrupted):
     assert 1 <= done < 30
     [notice] = [line for line in ctrl_c.stdout.splitlines() if line.startswith("Interrupted")]
     assert notice.startswith("Interrupted by SIGINT at epoch ")
-    assert notice.endswith(f"rerun the same command to resume from epoch {done + 1} "
-                           f"(epochs 1-{done} are saved).")
+    assert notice.endswith(resume_advice(done))
     assert notice in interrupted.logs_after_interrupt["log.txt"]  # in the log too
     assert interrupted.interrupted_manifest["status"] == "interrupted"
     assert interrupted.interrupted_manifest["error"] == notice

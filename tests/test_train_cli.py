@@ -1,10 +1,23 @@
 """train.py: CoOp's flags, the config merge order, and early, clear errors."""
+import importlib.util
+import os
+import os.path as osp
+
 import pytest
 
 import train
 from tests.child_process import run_train_py
 from tests.paths import DTD_CFG
+from tests.small_disk import small_disk  # noqa: F401
 from tests.train_py import parse_train_args
+
+ENGINES = [
+    pytest.param("builtin", id="builtin-engine"),
+    pytest.param("dassl", id="real-dassl", marks=pytest.mark.skipif(
+        importlib.util.find_spec("dassl") is None,
+        reason="Dassl.pytorch is not installed, so only the built-in engine can be run",
+    )),
+]
 
 
 def _args(*argv):
@@ -64,3 +77,69 @@ def test_eval_only_with_missing_model_dir_fails_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "--model-dir" in result.stderr and "nope" in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_early_errors_come_before_the_config_dump_from_the_command_and_the_scripts(tmp_path, tiny_clip_path):
+    """``python train.py`` and a script: a data root without the dataset, and a misspelt option,
+    each stop with one ``Error:`` line before the config and system info are printed."""
+    from tests.script_helpers import run_script, script_env
+    from tests.train_py import train_argv
+
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "out"
+    command = run_train_py(train_argv(root=data, output_dir=out, clip_weights=tiny_clip_path), check=False)
+    script = run_script("base2new_train.sh", "dtd", "1", "OPTIM.MAX_EPOCHS", "5", cwd=str(tmp_path),
+                        env=script_env(DATA=str(data), OUTPUT=str(tmp_path / "output")), check=False)
+    for result, shown in ((command, "Error: DescribableTextures is not ready: dataset folder not found"),
+                          (script, "Error: Invalid command-line option: unknown config key "
+                                   "OPTIM.MAX_EPOCHS. Did you mean OPTIM.MAX_EPOCH?")):
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert result.stderr.startswith(shown) and "Traceback" not in result.stderr
+        assert "** Config **" not in result.stdout and "System info" not in result.stdout
+    assert not (out / "log.txt").exists() and not (out / "manifest.json").exists()
+
+
+_FILL_AFTER_EPOCH_1 = """
+import sys
+import train
+from enprompt.engine.checkpoint_mixin import CheckpointMixin
+from tests.small_disk import fill_up
+
+save = CheckpointMixin.save_epoch_checkpoint
+
+def save_then_fill(self):
+    save(self)
+    fill_up(sys.argv[1])  # another program fills the disk
+    print("a long log line " * 1000)
+
+CheckpointMixin.save_epoch_checkpoint = save_then_fill
+sys.exit(train.cli(sys.argv[2:]))
+"""
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_log_that_fills_the_disk_ends_the_process_with_status_2_naming_it(
+        engine, small_disk, tmp_path, tiny_clip_path):
+    """The interpreter's own exit status (before: 120, from flushing the broken log at exit)."""
+    import subprocess
+    import sys
+
+    from tests.child_process import child_env
+    from tests.fake_data import make_dtd
+    from tests.paths import REPO
+    from tests.train_py import train_argv
+
+    root, out = str(tmp_path / "data"), small_disk(2048)
+    make_dtd(root, n_classes=4, n_per_class=12, class_dependent=True, image_size=32)
+    argv = train_argv("DATASET.NUM_SHOTS", 2, "OPTIM.MAX_EPOCH", 2, "DATALOADER.NUM_WORKERS", 0,
+                      "TRAINER.ENPROMPT.PREC", "fp32", root=root, output_dir=out,
+                      clip_weights=tiny_clip_path, seed=1)
+    result = subprocess.run([sys.executable, "-c", _FILL_AFTER_EPOCH_1, out, *argv], cwd=REPO,
+                            env=child_env(engine), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith(
+        f'Error: No space left on the device while writing the run\'s log "{out}/log.txt"'), result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert sorted(os.listdir(osp.join(out, "prompt_learner"))) == ["checkpoint", "model.pth.tar-1"]

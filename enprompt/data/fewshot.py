@@ -28,10 +28,10 @@ resumed run trains on the same samples. Without an output folder they are
 not saved.
 """
 import os.path as osp
-import warnings
 from collections import Counter
 
 from enprompt.fileio import mkdir_if_missing, write_json
+from enprompt.notices import Notice, notice
 
 from .datums import make_datum_lists
 from .errors import DatasetNotReadyError
@@ -54,7 +54,7 @@ VAL_SHOTS_MAX = 4  # validation shots are min(K, 4), as in CoOp
 RUN_SAMPLES_FILE = "fewshot_samples.json"  # an unseeded run's samples, in its output folder
 
 
-class FewShotWarning(UserWarning):
+class FewShotWarning(Notice):
     """Some classes have fewer images than ``DATASET.NUM_SHOTS``."""
 
 
@@ -111,11 +111,11 @@ def warn_small_classes(items, num_shots, split_name="train"):
         return
     listed = ", ".join(f"{names[label]} ({counts[label]})" for label in small[:10])
     more = f", ... ({len(small) - 10} more)" if len(small) > 10 else ""
-    warnings.warn(
+    notice(
         f"{len(small)} class(es) of the {split_name} split have fewer than {num_shots} "
         f"images, so all of their images are used: {listed}{more}",
         FewShotWarning,
-        stacklevel=3,
+        stacklevel=2,
     )
 
 

@@ -10,7 +10,7 @@ classes come from the training list, so a class left without training images
 would shift every later label off its name. That stops the run with a
 :class:`~enprompt.data.errors.DatasetNotReadyError` naming the class.
 """
-import warnings
+from enprompt.notices import Notice, notice
 
 from .errors import MAX_EXAMPLES, DatasetNotReadyError
 from .image_files import decode_error
@@ -20,7 +20,7 @@ __all__ = ["BadImageWarning", "is_readable_image", "drop_unreadable_images"]
 _SHOWN = 5
 
 
-class BadImageWarning(UserWarning):
+class BadImageWarning(Notice):
     """Unreadable images were dropped from the lists."""
 
 
@@ -87,10 +87,10 @@ def drop_unreadable_images(lists, names, dataset=None, docs=None):
         if len(items) != len(kept)
     )
     shown = "; ".join(bad[:_SHOWN]) + ("; ..." if len(bad) > _SHOWN else "")
-    warnings.warn(
+    notice(
         f"Skipped {len(bad)} unreadable image(s) ({counts}) because "
         f"DATALOADER.SKIP_BAD_IMAGES is True: {shown}",
         BadImageWarning,
-        stacklevel=2,
+        stacklevel=1,
     )
     return filtered

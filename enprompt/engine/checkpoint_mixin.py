@@ -6,11 +6,12 @@ checkpoint, with Dassl's names: ``save_model``, ``resume_model_if_exist``,
 and ``detect_anomaly`` (which stops a diverging run before it overwrites its
 last good checkpoint). What makes a checkpoint good is
 :mod:`.checkpoint_health`: finite weights of at most 1e6, saved after finite
-losses only; a run whose weights leave that range stops before saving. It is the first base of the built-in ``TrainerBase``
-and, when the real Dassl is used, of ``enprompt.dassl.TrainerX`` (Dassl's
+losses only; a run whose weights leave that range stops before saving. It
+is the first base of the built-in ``TrainerBase`` and, when the real Dassl is used, of ``enprompt.dassl.TrainerX`` (Dassl's
 ``TrainerX`` with this mixin in front), so both engines write the same
 atomic, weights-only-loadable files, resume from any finished epoch and load
-a trained model with the same checks.
+a trained model with the same checks (:func:`check_fits`, also used by
+``enprompt.inference`` for models loaded outside a trainer).
 
 A method adapts the messages to its own config keys through two class
 attributes, ``loss_anomaly_hint`` and ``checkpoint_mismatch_hint``; the
@@ -42,7 +43,7 @@ from .checkpoint_health import MAX_GOOD_WEIGHT, TrainingDiverged, last_good_chec
 from .rng_state import get_rng_state
 from .torchtools import check_finite_loss
 
-__all__ = ["CheckpointMixin"]
+__all__ = ["CheckpointMixin", "check_fits"]
 
 
 def _check_meta(saved, current, path):
@@ -61,7 +62,7 @@ def _check_meta(saved, current, path):
             )
 
 
-def _check_fits(module, state_dict, path, what, hint):
+def check_fits(module, state_dict, path, what, hint):
     """Raise ValueError unless ``state_dict`` has exactly ``module``'s keys and shapes."""
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state_dict))
@@ -187,7 +188,7 @@ class CheckpointMixin:
                 raise FileNotFoundError(f'No checkpoint "{model_path}" ({hint})')
             checkpoint = load_checkpoint(model_path)
             _check_meta(checkpoint.get("meta"), self.checkpoint_meta(), model_path)
-            _check_fits(self._models[name], checkpoint["state_dict"], model_path, trainer,
+            check_fits(self._models[name], checkpoint["state_dict"], model_path, trainer,
                         self.checkpoint_mismatch_hint)
             loaded[name] = (model_path, checkpoint)
         for name, (model_path, checkpoint) in loaded.items():  # all checked: nothing half-loaded

@@ -36,7 +36,6 @@ DASSL_API = {
     "read_image": ("dassl.utils", "tools"),
     "read_json": ("dassl.utils", "tools"),
     "set_random_seed": ("dassl.utils", "tools"),
-    "setup_logger": ("dassl.utils", "logger"),
 }
 
 # name -> module of enprompt.engine. Taken from this project even where Dassl
@@ -50,4 +49,8 @@ ALWAYS_BUILTIN = {
     "resume_from_checkpoint": "checkpoint",
     "load_pretrained_weights": "checkpoint",
     "write_json": "tools",
+    # Dassl's names a rerun's log by the second it started, so a second rerun
+    # within that second overwrites the first one's log; and a full disk there
+    # ends the run with a bare OSError and exit status 120.
+    "setup_logger": "logger",
 }

@@ -29,7 +29,7 @@ import torch
 
 from enprompt.choices import check_choice
 from enprompt.clip_loader import describe_clip, load_clip
-from enprompt.engine.checkpoint_mixin import _check_fits
+from enprompt.engine.checkpoint_mixin import check_fits
 from enprompt.engine.data.transforms import build_transform
 from enprompt.model import autocast_for, build_enprompt_model, cast_clip_weights, resolve_precision
 from enprompt.run.provenance import clip_weights_sha256
@@ -139,7 +139,7 @@ class EnPromptClassifier:
                 templates=model.templates,
             )
             try:  # the learnables' shapes: the widths and depth of the backbone
-                _check_fits(self.model.prompt_learner, model.state_dict, self.origin, "EnPrompt",
+                check_fits(self.model.prompt_learner, model.state_dict, self.origin, "EnPrompt",
                             self._backbone_hint(clip_model, weights))
             except ValueError as e:
                 raise TrainedModelError(str(e)) from None

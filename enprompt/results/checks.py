@@ -19,17 +19,14 @@ out of the cell and listed with the reason, never averaged silently.
 Runs without a manifest (written before manifests existed) cannot be checked;
 the tables say so.
 """
-import functools
 import re
 from collections import OrderedDict
 
-from enprompt.config import add_enprompt_config
-from enprompt.engine_choice import get_cfg_default
-from enprompt.run.identity import SEED_KEY, experiment_diff, result_keys
+from enprompt.run.identity import SEED_KEY, default_result_keys, experiment_diff
 
 from .runs import short_id
 
-__all__ = ["stale_evaluation", "mixed_experiments", "default_result_keys", "misplaced",
+__all__ = ["stale_evaluation", "mixed_experiments", "misplaced",
            "settings_used", "seeds_text", "where_text"]
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -83,15 +80,6 @@ def stale_evaluation(evaluation, model, rerun):
         f"{short_id(evaluated.get('sha256'), 12)}), but the model folder {model.run_dir} now "
         f"holds {_model_now(model)}; not counted. To evaluate that model, {rerun}"
     )
-
-
-@functools.lru_cache(maxsize=1)
-def default_result_keys():
-    """The result keys of the default config, as ``train.py`` compares identities: a key
-    the project gained after a run was recorded is no difference at its default."""
-    cfg = get_cfg_default()
-    add_enprompt_config(cfg)
-    return result_keys(cfg)
 
 
 def _differing_keys(runs, defaults):

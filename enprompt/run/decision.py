@@ -50,9 +50,9 @@ Decision.__new__.__defaults__ = (None, False)
 ModelState = namedtuple("ModelState", ["model_dir", "manifest", "epochs_on_disk"])
 
 OVERWRITE_HINT = (
-    "use another output folder (train.py --output-dir; for the scripts, OUTPUT=<folder> "
-    "or CFG=<config name>), or start over in this folder with train.py --overwrite "
-    "(scripts: OVERWRITE=1), which deletes what the folder holds"
+    "use another output folder (train.py --output-dir; for the scripts, "
+    "OUTPUT=<another output root> or CFG=<config name>), or start over in this folder with "
+    "train.py --overwrite (scripts: OVERWRITE=1), which deletes what the folder holds"
 )
 
 

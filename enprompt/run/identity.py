@@ -47,6 +47,7 @@ __all__ = [
     "run_identity",
     "identity_from_keys",
     "result_keys",
+    "default_result_keys",
     "diff_keys",
     "experiment_diff",
     "format_diff",
@@ -130,6 +131,18 @@ def result_keys(cfg):
         k: v for k, v in flat.items()
         if k not in RESULT_NEUTRAL_KEYS and not any(k.startswith(p) for p in inactive)
     }
+
+
+def default_result_keys():
+    """The :func:`result_keys` of the default config (the engine's defaults and this
+    project's keys), against which :func:`experiment_diff` forgives a key that a stored
+    run predates."""
+    from enprompt.config import add_enprompt_config
+    from enprompt.engine_choice import get_cfg_default
+
+    cfg = get_cfg_default()
+    add_enprompt_config(cfg)
+    return result_keys(cfg)
 
 
 def run_identity(cfg, clip_sha256, world_size=1):

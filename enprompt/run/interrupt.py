@@ -68,8 +68,8 @@ def progress_notice(interrupt, trainer=None, epochs_saved=0):
         if getattr(trainer, "num_batches", None) and hasattr(trainer, "batch_idx"):
             where += f", batch {trainer.batch_idx + 1}/{trainer.num_batches}"
     if epochs_saved:
-        resume = (f"rerun the same command to resume from epoch {epochs_saved + 1} "
-                  f"(epochs 1-{epochs_saved} are saved)")
+        saved = "epoch 1 is saved" if epochs_saved == 1 else f"epochs 1-{epochs_saved} are saved"
+        resume = f"rerun the same command to resume from epoch {epochs_saved + 1} ({saved})"
     else:
         resume = "rerun the same command to start it again (no epoch was saved yet)"
     return f"Interrupted by {interrupt.signal_name} {where}: {resume}."

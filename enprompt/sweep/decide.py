@@ -12,6 +12,7 @@ import sys
 
 from enprompt.engine_choice import selected_engine
 from enprompt.run import RunConflict, RunFolderBusy, RunSession, format_diff
+from enprompt.run.identity import default_result_keys
 from enprompt.run.manifest import ManifestError
 
 from .plan import REPO, SweepError
@@ -57,7 +58,7 @@ def decide(args, world_size=1):
     except (OSError, ValueError) as error:
         raise SweepError(f"train.py would refuse the runs' options: {error}") from None
     if "result_keys" not in _defaults:
-        _defaults["result_keys"] = train.default_result_keys()
+        _defaults["result_keys"] = default_result_keys()
     session = RunSession(
         cfg, kind="eval" if parsed.eval_only else "train", command=["train.py", *args],
         engine=selected_engine(), overwrite=parsed.overwrite,

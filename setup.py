@@ -56,6 +56,8 @@ setup(
         "Pillow",
         # the exported model file (python -m enprompt.export): tensors, no pickle
         "safetensors>=0.4",
+        # python -m enprompt.sweep: Slurm job arrays, requeued on preemption
+        "submitit>=1.5",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -65,6 +67,7 @@ setup(
             "enprompt-demo=enprompt.demo:main",
             "enprompt-predict=enprompt.predict:main",
             "enprompt-export=enprompt.export:main",
+            "enprompt-sweep=enprompt.sweep.cli:main",
         ]
     },
 )

@@ -102,6 +102,9 @@ class Step:
         model_dataset (str): the dataset that model was trained on, where it
             is not the evaluated one (cross-dataset: ``imagenet``).
         seeded (bool): one run folder per seed.
+        arguments (tuple[str]): the script's positional arguments, in order,
+            among ``dataset``, ``shots`` and ``seed`` (``KEY VALUE`` options
+            follow them).
     """
 
     name: str
@@ -114,6 +117,15 @@ class Step:
     model: Optional["Step"] = None
     model_dataset: str = ""
     seeded: bool = True
+    arguments: tuple = ("dataset", "seed")
+
+    def script_args(self, dataset, seed=None, shots=None):
+        """The positional arguments of ``scripts/enprompt/<script>`` for one run."""
+        values = {"dataset": dataset, "seed": seed, "shots": shots}
+        missing = [name for name in self.arguments if values[name] is None]
+        if missing:
+            raise ValueError(f"step {self.name} needs {' and '.join(missing)}")
+        return [str(values[name]) for name in self.arguments]
 
     def fields(self, dataset, shots=None, trainer=None, cfg=None):
         """The folder fields, with this step's defaults for those not given."""
@@ -190,9 +202,11 @@ BASE2NEW_TEST = Step(
 )
 FEW_SHOT = Step(
     "few_shot", "few_shot.sh", "few_shot/{dataset}/{trainer}/{cfg}_{shots}shots", cfg=_FS_CFG,
+    arguments=("dataset", "shots", "seed"),
 )
 XD_TRAIN = Step(
     "xd_train", "xd_train.sh", "{dataset}/{trainer}/{cfg}_{shots}shots", cfg=_XD_CFG, shots=16,
+    arguments=("seed",),
 )
 XD_TEST = Step(
     "xd_test", "xd_test.sh", "evaluation/{trainer}/{cfg}_{shots}shots/{dataset}",
@@ -200,7 +214,7 @@ XD_TEST = Step(
 )
 ZEROSHOT = Step(
     "zeroshot", "zeroshot.sh", "{trainer}/{cfg}/{dataset}", cfg="vit_b16",
-    trainer="ZeroshotCLIP", eval_only=True, seeded=False,
+    trainer="ZeroshotCLIP", eval_only=True, seeded=False, arguments=("dataset",),
 )
 STEPS = {step.name: step for step in
          [BASE2NEW_TRAIN, BASE2NEW_TEST, FEW_SHOT, XD_TRAIN, XD_TEST, ZEROSHOT]}

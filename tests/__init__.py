@@ -26,7 +26,8 @@ Shared helpers, one concern each (every module's docstring lists its names):
 Test data and fixtures: ``conftest.py`` (the tiny CLIP, one torch thread),
 ``tests.fake_data`` (the 15 datasets), ``tests.engine_toys`` (a toy trainer
 for the engine), ``tests.synthetic_logs`` (log files for the result parsers),
-``tests.script_helpers`` (running ``scripts/enprompt/*.sh``),
+``tests.script_helpers`` (running ``scripts/enprompt/*.sh``), ``tests.sweep_runs``
+(running ``python -m enprompt.sweep``, with the sweep fixtures),
 ``tests.log_tee``, ``tests.dassl_reference``, ``tests.dual_engine_probe`` and
 ``tests.ddp_workers`` (one training step in one or several processes).
 """

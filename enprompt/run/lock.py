@@ -85,6 +85,23 @@ class RunFolderLock:
         self._fd = fd
         return self
 
+    def holder(self):
+        """Who holds the folder now (a sentence, as in :class:`RunFolderBusy`), or None
+        when no process does. Reads only; creates and changes nothing."""
+        if fcntl is None or not osp.isfile(self.path):
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return _describe_holder(self.path)
+        finally:
+            os.close(fd)  # also releases the lock when this call got it
+        return None
+
     def release(self):
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock

@@ -33,7 +33,7 @@ from enprompt.logparse import find_result, list_logs
 from .checkpoints import checkpoint_epochs, checkpoint_file, model_folders
 from .decision import Decision, ModelState, decide_eval, decide_train
 from .identity import run_identity
-from .lock import LOCK_NAME, RunFolderLock
+from .lock import LOCK_NAME, RunFolderBusy, RunFolderLock
 from .manifest import new_manifest, read_manifest, utc_now, write_manifest
 from .provenance import clip_weights_sha256, environment, file_record, file_sha256
 
@@ -76,10 +76,13 @@ class RunSession:
             the project after a folder's run was recorded are not differences
             at their default.
         peers (Peers): the processes of a data-parallel run; None for one process.
+        world_size (int): the processes of the run, where no ``peers`` say it (a
+            sweep planning a data-parallel run from outside it); default: the
+            peers' size, else 1.
     """
 
     def __init__(self, cfg, kind, command, engine, overwrite=False, model_dir="",
-                 explicit_epoch=None, defaults=None, peers=None):
+                 explicit_epoch=None, defaults=None, peers=None, world_size=None):
         self.cfg = cfg
         self.kind = kind
         self.run_dir = cfg.OUTPUT_DIR
@@ -90,7 +93,7 @@ class RunSession:
         self.explicit_epoch = explicit_epoch
         self.defaults = defaults
         self.peers = peers
-        self.world_size = peers.size if peers is not None else 1
+        self.world_size = peers.size if peers is not None else (world_size or 1)
         self.writes = peers is None or peers.is_main  # rank 0 (or the only process)
         self.identity = None
         if self.writes:
@@ -145,27 +148,47 @@ class RunSession:
             self._shared_eval_epoch = shared["eval_epoch"]
         return self.decision
 
+    def preview(self):
+        """What :meth:`open` would decide now, without locking or writing anything
+        (``python -m enprompt.sweep`` plans with it).
+
+        Returns:
+            Decision
+
+        Raises:
+            RunFolderBusy: another process works in the folder.
+            RunConflict, ManifestError: as :meth:`open`.
+        """
+        holder = self.lock.holder()
+        if holder is not None:
+            raise RunFolderBusy(f"{self.run_dir} is in use by {holder}")
+        return self._decide_unlocked()
+
     def _decide(self):
         self.lock.acquire()
         try:
-            manifest = read_manifest(self.run_dir)
-            has_content = _has_content(self.run_dir)
-            if self.kind == "train":
-                decision = decide_train(self.run_dir, self.identity, manifest, has_content,
-                                        overwrite=self.overwrite, defaults=self.defaults)
-                if decision.action == "legacy" and find_result(self.run_dir) is not None:
-                    decision = decision._replace(action="skip", reason=decision.reason)
-            else:
-                self.model = self.model_state()
-                decision = decide_eval(self.run_dir, self.identity, manifest, has_content,
-                                       self.model, explicit_epoch=self.explicit_epoch,
-                                       overwrite=self.overwrite, defaults=self.defaults)
-                if decision.action == "legacy" and find_result(self.run_dir, test_log=True):
-                    decision = decision._replace(action="skip")
+            self.decision = self._decide_unlocked()
         except BaseException:
             self.lock.release()
             raise
-        self.decision = decision
+        return self.decision
+
+    def _decide_unlocked(self):
+        """The decision for the folder as it is now (the caller holds the lock, or only looks)."""
+        manifest = read_manifest(self.run_dir)
+        has_content = _has_content(self.run_dir)
+        if self.kind == "train":
+            decision = decide_train(self.run_dir, self.identity, manifest, has_content,
+                                    overwrite=self.overwrite, defaults=self.defaults)
+            if decision.action == "legacy" and find_result(self.run_dir) is not None:
+                decision = decision._replace(action="skip", reason=decision.reason)
+        else:
+            self.model = self.model_state()
+            decision = decide_eval(self.run_dir, self.identity, manifest, has_content,
+                                   self.model, explicit_epoch=self.explicit_epoch,
+                                   overwrite=self.overwrite, defaults=self.defaults)
+            if decision.action == "legacy" and find_result(self.run_dir, test_log=True):
+                decision = decision._replace(action="skip")
         return decision
 
     def eval_epoch(self):

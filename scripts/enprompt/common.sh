@@ -7,6 +7,9 @@
 #   CFG     trainer config name under configs/trainers/EnPrompt/ (default:
 #           the protocol's config), e.g. for an ablation copy of a config
 #   PYTHON  the Python interpreter (default: python, else python3)
+#   LAUNCHER  the command that starts train.py instead of $PYTHON, split at
+#           spaces, e.g. "torchrun --standalone --nproc_per_node 2" (one run
+#           on 2 processes; docs/SCALING.md)
 #   OVERWRITE=1  start over in a run folder that holds another experiment (or
 #           a finished run): its results and checkpoints are deleted first.
 #           Without it, such a folder is refused, naming what differs.
@@ -139,8 +142,21 @@ shots_from_opts() {
     printf '%s\n' "$shots"
 }
 
-# train_py ARGS...: run train.py (from the repository root).
+# train_py ARGS...: run train.py (from the repository root), with $LAUNCHER
+# when set. With ENPROMPT_PRINT_TRAIN_ARGS=1 (what `python -m enprompt.sweep`
+# uses to plan), print ARGS NUL-separated instead and exit 0.
 train_py() {
+    if [[ "${ENPROMPT_PRINT_TRAIN_ARGS:-0}" == 1 ]]; then
+        printf '%s\0' "$@"
+        exit 0
+    fi
+    if [[ -n "${LAUNCHER:-}" ]]; then
+        local launcher
+        read -r -a launcher <<< "$LAUNCHER"
+        echo "Running: ${launcher[*]} train.py $*"
+        "${launcher[@]}" train.py "$@"
+        return
+    fi
     echo "Running: $PYTHON train.py $*"
     "$PYTHON" train.py "$@"
 }

@@ -1,4 +1,6 @@
-# Shared by the scripts of scripts/enprompt/ (sourced, not run by itself).
+# Shared by the scripts of scripts/enprompt/ (sourced, not run by itself), as
+# `source common.sh "$@"`: it sets bash's strict mode (set -euo pipefail) and
+# answers -h/--help with the calling script's comment.
 #
 # Environment read by every script:
 #   DATA    (required) folder that holds the datasets (train.py --root)
@@ -206,3 +208,6 @@ eval_enprompt() {
         --eval-only \
         "$@"
 }
+
+set -euo pipefail
+handle_help "$@"

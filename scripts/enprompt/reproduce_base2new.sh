@@ -10,10 +10,8 @@
 #   SEEDS="1"               a subset of the seeds (default: 1 2 3)
 # KEY VALUE options are passed to every train.py run.
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
-set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$HERE/common.sh"
-handle_help "$@"
+source "$HERE/common.sh" "$@"  # strict mode; -h/--help
 setup_env
 
 # The protocol's datasets and seeds by default (enprompt/protocols.py).

@@ -11,10 +11,8 @@
 #   SEEDS="1"                 a subset of the seeds (default: 1 2 3)
 # KEY VALUE options are passed to every train.py run (training and tests).
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
-set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-source "$HERE/common.sh"
-handle_help "$@"
+source "$HERE/common.sh" "$@"  # strict mode; -h/--help
 setup_env
 
 # The targets of both protocols and their seeds by default (enprompt/protocols.py).

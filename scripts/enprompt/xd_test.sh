@@ -16,9 +16,7 @@
 # A finished evaluation of the model's final checkpoint is skipped; after the
 # model is trained again, it is evaluated again.
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-handle_help "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"  # strict mode; -h/--help
 
 [[ $# -ge 2 ]] || usage_error
 DATASET=$1

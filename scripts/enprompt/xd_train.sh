@@ -7,9 +7,7 @@
 # Output: $OUTPUT/imagenet/EnPrompt/CFG_16shots/seedSEED
 # A finished run is skipped; an interrupted one resumes from its last checkpoint.
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-handle_help "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"  # strict mode; -h/--help
 
 [[ $# -ge 1 ]] || usage_error
 SEED=$1

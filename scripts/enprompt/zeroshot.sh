@@ -8,9 +8,7 @@
 # ZS_TRAINER=ZeroshotCLIP2 for the prompt ensemble.
 # Output: $OUTPUT/ZS_TRAINER/vit_b16/DATASET
 [ -n "${BASH_VERSION:-}" ] || { echo "Error: run this script with bash: bash $0 ..." >&2; exit 2; }
-set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-handle_help "$@"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh" "$@"  # strict mode; -h/--help
 
 [[ $# -ge 1 ]] || usage_error
 DATASET=$1

@@ -59,7 +59,7 @@ setup(
         # python -m enprompt.sweep: Slurm job arrays, requeued on preemption
         "submitit>=1.5",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
     entry_points={
         "console_scripts": [
             "enprompt-data=enprompt.data.__main__:main",

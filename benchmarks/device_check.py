@@ -130,7 +130,8 @@ def _bench_argv(python, out_dir, name, classes, designs, compile_target, steps, 
 
 def plan(out_dir, smoke=False, python=sys.executable):
     """The stages of the check, in order (see the module docstring)."""
-    tests = [python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"]
+    # -n0: in one process (pytest.ini starts a worker per CPU), so the tests have the GPU alone.
+    tests = [python, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-n0"]
     small = {"steps": 1, "warmup": 1, "eval_passes": 1}
     stages = [
         Stage("cuda-tests", "the tests marked cuda (precision paths, memory, fp16 run, compiled step)",

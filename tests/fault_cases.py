@@ -143,6 +143,20 @@ def expect_refusal(result, shows, *more):
     return line
 
 
+def first_train_image(fake):
+    """The path of the first image of the fake dataset's train split."""
+    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
+        return osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
+
+
+def damage_first_train_image(fake):
+    """Overwrite the first train image with bytes no decoder reads; returns its path."""
+    bad = first_train_image(fake)
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8 not a jpeg")
+    return bad
+
+
 def checkpoints(out):
     folder = osp.join(out, "prompt_learner")
     return sorted(os.listdir(folder)) if osp.isdir(folder) else []
@@ -284,8 +298,7 @@ _fewshot_case("empty-fewshot-cache", "an empty few-shot cache",
       "(NUM_WORKERS 1)", shows='Error: Cannot read image "')
 def truncated_jpeg(ctx):
     fake = ctx.data()
-    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
-        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
+    bad = first_train_image(fake)
     with open(bad, "rb") as f:
         data = f.read()
     with open(bad, "wb") as f:
@@ -615,10 +628,7 @@ def reruns_in_one_second(ctx):
     import time
 
     fake, out = ctx.data(), ctx.folder("run")
-    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
-        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
-    with open(bad, "wb") as f:
-        f.write(b"\xff\xd8 not a jpeg")
+    bad = damage_first_train_image(fake)
     strftime = time.strftime
     time.strftime = lambda fmt, *t: strftime(fmt, time.strptime("2026-12-01 12:00:00", "%Y-%m-%d %H:%M:%S"))
     try:
@@ -643,10 +653,7 @@ def warnings_ignored(ctx):
     import warnings
 
     fake, out = ctx.data(), ctx.folder("run")
-    with open(osp.join(fake.dataset_dir, SPLIT)) as f:
-        bad = osp.join(fake.dataset_dir, "images", json.load(f)["train"][0][0])
-    with open(bad, "wb") as f:
-        f.write(b"\xff\xd8 not a jpeg")
+    bad = damage_first_train_image(fake)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what PYTHONWARNINGS=ignore does
         result = ctx.train(fake.root, out, "OPTIM.MAX_EPOCH", "1", "DATASET.NUM_SHOTS", "-1",

@@ -32,6 +32,7 @@ import sys
 import time
 
 from enprompt.checkpoint_layout import saved_epochs
+from enprompt.processes import descendants, group_members, is_alive, signal_group, signal_tree
 from tests.paths import REPO
 
 __all__ = ["child_env", "assert_succeeded", "run_train_py", "kill_after_first_checkpoint", "modules_loaded_by"]
@@ -107,62 +108,14 @@ def kill_after_first_checkpoint(command, run_dir, env=None, cwd=REPO, timeout=30
 def _kill_group(process):
     """SIGKILL ``process``'s group and every process below it (torchrun starts its workers in
     sessions of their own), and wait until none of them is left."""
-    below = _descendants(process.pid)  # before the kill, which orphans them
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the whole group has already ended
-        pass
-    for pid in below:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    below = descendants(process.pid)  # before the kill, which orphans them
+    signal_tree(process.pid, signal.SIGKILL)
+    signal_group(process.pid, signal.SIGKILL)
     process.wait()
     deadline = time.time() + 60
-    while _live_members(process.pid) or any(_alive(pid) for pid in below):
+    while group_members(process.pid) or any(is_alive(pid) for pid in below):
         assert time.time() < deadline, f"group {process.pid} still alive 60 s after SIGKILL"
         time.sleep(0.01)
-
-
-def _processes():
-    """``{pid: (state, parent pid, process group)}`` of every process, from ``/proc``."""
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        found[int(name)] = (fields[0], int(fields[1]), int(fields[2]))
-    return found
-
-
-def _alive(pid, processes=None):
-    """True while ``pid`` has not exited (zombies excluded: an orphan's zombie may never be
-    reaped in a container, but it holds no lock)."""
-    state = (processes or _processes()).get(pid, ("X",))[0]
-    return state not in ("Z", "X")
-
-
-def _live_members(pgid):
-    """Pids of the processes of group ``pgid`` that have not exited."""
-    processes = _processes()
-    return [pid for pid, (_, _, group) in processes.items() if group == pgid and _alive(pid, processes)]
-
-
-def _descendants(pid):
-    """The pids of every process below ``pid``."""
-    children = {}
-    for child, (_, parent, _) in _processes().items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
 
 
 def modules_loaded_by(statement, modules):

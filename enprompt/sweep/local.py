@@ -17,6 +17,8 @@ import signal
 import subprocess
 import time
 
+from enprompt.processes import signal_tree
+
 from .plan import job_environment
 
 __all__ = ["LocalExecutor"]
@@ -89,13 +91,13 @@ class LocalExecutor:
         """Pass ``sig`` to the running jobs and wait for them (then kill what is left)."""
         for process, _, _ in self.running.values():
             if process.poll() is None:
-                _signal_tree(process.pid, sig)
+                signal_tree(process.pid, sig)
         deadline = time.time() + wait_s
         for process, _, log in self.running.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                _signal_tree(process.pid, signal.SIGKILL)
+                signal_tree(process.pid, signal.SIGKILL)
                 process.wait()
             log.close()
 
@@ -104,26 +106,3 @@ def _exit_text(code):
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return {130: "interrupted (Ctrl-C)", 143: "stopped (SIGTERM)"}.get(code, f"exit status {code}")
-
-
-def _children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def _signal_tree(pid, sig):
-    """``sig`` to ``pid`` and every process below it (bash does not pass SIGTERM on to
-    the train.py it waits for)."""
-    below, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        below.append(current)
-        todo.extend(_children(current))
-    for target in reversed(below):
-        try:
-            os.kill(target, sig)
-        except ProcessLookupError:
-            pass

@@ -17,6 +17,8 @@ import time
 
 import submitit
 
+from enprompt.processes import group_members, signal_group
+
 __all__ = ["ScriptTask"]
 
 # How long a stopped script may take to record its state before it is killed.
@@ -27,28 +29,6 @@ def _ignore_usr2():
     # Slurm sends the warning signal to every process of the job; only submitit's
     # handler (in this process) acts on it, then stops the script with SIGTERM.
     signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-
-
-def _signal_group(pgid, sig):
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid):
-    """True while a process of group ``pgid`` runs (zombies waiting to be reaped do not)."""
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 class ScriptTask(submitit.helpers.Checkpointable):
@@ -77,11 +57,11 @@ class ScriptTask(submitit.helpers.Checkpointable):
         if process is not None:
             # Called from the signal handler while __call__ waits on the process: that wait
             # holds the process's lock, so this one watches /proc instead of waiting.
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             deadline = time.time() + _STOP_WAIT_S
-            while _group_alive(process.pid) and time.time() < deadline:
+            while group_members(process.pid) and time.time() < deadline:
                 time.sleep(0.1)
-            _signal_group(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
         return submitit.helpers.DelayedSubmission(ScriptTask(), argv, env, drop)
 
     def __getstate__(self):

@@ -16,6 +16,10 @@
   the terminal); the group, and every process below it (torchrun starts its
   workers in sessions of their own), is then killed (after up to 120 s for a
   ``sig`` other than ``SIGKILL``); returns that checkpoint's epoch.
+* ``wait_for_checkpoint(process, run_dir, timeout=300)``: waits until the
+  run folder ``run_dir`` holds its first complete checkpoint while ``process``
+  (a ``Popen``) runs; fails the test when the process ends first (with its
+  output, where it is a pipe) or after ``timeout`` seconds.
 * ``modules_loaded_by(statement, modules)``: which of ``modules`` a fresh
   interpreter has loaded after running ``statement`` (in this process the
   other tests loaded torch long ago), e.g.
@@ -35,7 +39,8 @@ from enprompt.checkpoint_layout import saved_epochs
 from enprompt.processes import descendants, group_members, is_alive, signal_group, signal_tree
 from tests.paths import REPO
 
-__all__ = ["child_env", "assert_succeeded", "run_train_py", "kill_after_first_checkpoint", "modules_loaded_by"]
+__all__ = ["child_env", "assert_succeeded", "run_train_py", "kill_after_first_checkpoint",
+           "wait_for_checkpoint", "modules_loaded_by"]
 
 
 def child_env(engine=None, **extra):
@@ -116,6 +121,17 @@ def _kill_group(process):
     while group_members(process.pid) or any(is_alive(pid) for pid in below):
         assert time.time() < deadline, f"group {process.pid} still alive 60 s after SIGKILL"
         time.sleep(0.01)
+
+
+def wait_for_checkpoint(process, run_dir, timeout=300):
+    """Wait until ``run_dir`` holds its first complete checkpoint while ``process`` runs."""
+    deadline = time.time() + timeout
+    while not saved_epochs(osp.join(run_dir, "prompt_learner")):
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the process ended before the first checkpoint:\n{output}")
+        assert time.time() < deadline, f"no checkpoint in {run_dir} after {timeout} s"
+        time.sleep(0.02)
 
 
 def modules_loaded_by(statement, modules):

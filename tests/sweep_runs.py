@@ -22,8 +22,16 @@
   (``(output root, run folder)``).
 * ``holder_pid(run_dir)``: the process that holds a run folder's lock (its
   ``train.py``), or None.
+* ``start_kill_sweep(runs, *args)``: starts ``KILL_SWEEP`` with ``args`` (the
+  executor), waits for its training's first checkpoint and returns ``(process,
+  run folder)``.
+* ``assert_uninterrupted_result(output, uninterrupted)``: the training of
+  ``KILL_SWEEP`` under ``output`` has the status, accuracy and learned weights
+  of the uninterrupted run (the checkpoint files themselves differ: a resumed
+  run's holds other bookkeeping).
+* ``final_weights(run_dir)``: the learned weights of a finished run (loads torch).
 
-Nothing here loads torch.
+Nothing here loads torch at import.
 """
 import json
 import os
@@ -31,14 +39,16 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
+from enprompt.protocols import STEPS
+from tests.child_process import wait_for_checkpoint
 from tests.script_helpers import ScriptRuns
 
 __all__ = ["EPOCHS", "B2N_SWEEP", "KILL_SWEEP", "KILL_OPTS", "SweepRuns", "run_records",
-           "sweep_data", "local_sweep", "uninterrupted", "holder_pid", "wait_for_checkpoint", "final_weights"]
+           "sweep_data", "local_sweep", "uninterrupted", "holder_pid", "final_weights",
+           "start_kill_sweep", "assert_uninterrupted_result"]
 
 EPOCHS = "1"
 B2N_SWEEP = ["base2new", "--datasets", "dtd", "eurosat", "--seeds", "1", "2"]
@@ -92,17 +102,6 @@ def holder_pid(run_dir):
         return None
 
 
-def wait_for_checkpoint(process, run_dir, timeout=300):
-    """Wait until ``run_dir`` holds its first checkpoint while ``process`` runs."""
-    from enprompt.checkpoint_layout import saved_epochs
-
-    deadline = time.time() + timeout
-    while not saved_epochs(osp.join(run_dir, "prompt_learner")):
-        assert process.poll() is None, f"the sweep ended first:\n{process.stdout.read()}"
-        assert time.time() < deadline, f"no checkpoint in {run_dir} after {timeout} s"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
 def sweep_data(tmp_path_factory):
     """The fake DTD and EuroSAT (4 classes, 6 images each) that every SweepRuns copies."""
@@ -127,8 +126,6 @@ def local_sweep(tmp_path_factory, tiny_clip_path, sweep_data):
 @pytest.fixture(scope="session")
 def uninterrupted(tmp_path_factory, tiny_clip_path, sweep_data):
     """The training of ``KILL_SWEEP`` by hand, never interrupted: ``(output, run folder)``."""
-    from enprompt.protocols import STEPS
-
     runs = SweepRuns(str(tmp_path_factory.mktemp("uninterrupted")), tiny_clip_path, sweep_data)
     runs.script("base2new_train.sh", "dtd", "3", *KILL_OPTS, check=True)
     return runs.output, STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
@@ -142,3 +139,23 @@ def final_weights(run_dir):
 
     path = osp.join(run_dir, read_manifest(run_dir)["checkpoint"]["path"])
     return torch.load(path, weights_only=True)["state_dict"]
+
+
+def start_kill_sweep(runs, *args):
+    """Start ``KILL_SWEEP`` (``args``: its executor); return ``(process, run folder of its
+    training)`` once that training has saved its first checkpoint."""
+    run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
+    process = runs.start_sweep(*KILL_SWEEP, *args, opts=KILL_OPTS)
+    wait_for_checkpoint(process, run_dir)
+    return process, run_dir
+
+
+def assert_uninterrupted_result(output, uninterrupted):
+    """The training of ``KILL_SWEEP`` under ``output`` ends as the ``uninterrupted`` one:
+    status and accuracy, and the very same learned weights (loads torch)."""
+    from tests.comparisons import assert_same
+
+    reference_output, reference = uninterrupted
+    train = osp.relpath(reference, reference_output)
+    assert run_records(output)[train][:2] == run_records(reference_output)[train][:2]
+    assert_same(final_weights(reference), final_weights(osp.join(output, train)))

@@ -25,11 +25,11 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from enprompt.protocols import STEPS
+from tests.child_process import wait_for_checkpoint
 from tests.log_patterns import resume_advice
 from tests.paths import REPO
 from tests.script_helpers import ScriptRuns
@@ -181,15 +181,6 @@ def _start_in_group(scenario, *args):
                             start_new_session=True)
 
 
-def _wait_for_checkpoint(process, run_dir, timeout=300):
-    pointer = osp.join(run_dir, "prompt_learner", "checkpoint")
-    deadline = time.time() + timeout
-    while not osp.isfile(pointer):
-        assert process.poll() is None, "training ended before its first checkpoint"
-        assert time.time() < deadline, f"no checkpoint after {timeout} s"
-        time.sleep(0.02)
-
-
 @pytest.fixture(scope="module", params=ENGINES)
 def interrupted(request, tmp_path_factory, tiny_clip_path):
     s = Scenario(str(tmp_path_factory.mktemp("interrupted")), tiny_clip_path, request.param)
@@ -200,7 +191,7 @@ def interrupted(request, tmp_path_factory, tiny_clip_path):
 
     first = _start_in_group(s, *long_run)
     try:
-        _wait_for_checkpoint(first, s.folder)
+        wait_for_checkpoint(first, s.folder)
         r["second_process"] = s.train_py(*long_run, output_dir=s.folder, seed=2)
         os.killpg(first.pid, signal.SIGINT)  # Ctrl-C in the terminal
         out, err = first.communicate(timeout=120)

@@ -17,11 +17,9 @@ import pytest
 
 from enprompt.protocols import STEPS
 from tests.child_process import assert_succeeded, modules_loaded_by
-from tests.comparisons import assert_same
 from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRuns,  # noqa: F401
-                              final_weights, holder_pid, local_sweep, run_records, sweep_data,
-                              uninterrupted,
-                              wait_for_checkpoint)
+                              assert_uninterrupted_result, holder_pid, local_sweep, run_records,
+                              start_kill_sweep, sweep_data, uninterrupted)
 
 B2N_RUNS = 8  # 2 datasets x 2 seeds x (train, test)
 
@@ -134,14 +132,11 @@ def killed(tmp_path_factory, tiny_clip_path, sweep_data):  # noqa: F811
     """A one-dataset, one-seed sweep whose train.py is SIGKILLed after its first
     checkpoint (``first``: exit status and output), then the sweep again (``second``)."""
     runs = SweepRuns(str(tmp_path_factory.mktemp("killed")), tiny_clip_path, sweep_data)
-    args = [*KILL_SWEEP, "--executor", "local"]
-    run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
-    sweep = runs.start_sweep(*args, opts=KILL_OPTS)
-    wait_for_checkpoint(sweep, run_dir)
+    sweep, run_dir = start_kill_sweep(runs, "--executor", "local")
     os.kill(holder_pid(run_dir), signal.SIGKILL)
     first_output = sweep.communicate(timeout=300)[0]
     runs.first = (sweep.returncode, first_output)
-    runs.second = runs.sweep(*args, opts=KILL_OPTS)
+    runs.second = runs.sweep(*KILL_SWEEP, "--executor", "local", opts=KILL_OPTS)
     return runs
 
 
@@ -161,9 +156,4 @@ def test_the_next_sweep_finishes_a_killed_job_to_the_uninterrupted_result(killed
     log = osp.join(killed.output, "sweeps", "base2new", "logs", "base2new_train-dtd-seed3.log")
     with open(log) as f:
         assert "resuming it from its last checkpoint" in f.read()
-    # The same result and the very same learned weights as the uninterrupted run (the
-    # checkpoint files themselves differ: a resumed run's holds other bookkeeping).
-    reference_output, reference = uninterrupted
-    train = osp.relpath(reference, reference_output)
-    assert run_records(killed.output)[train][:2] == run_records(reference_output)[train][:2]
-    assert_same(final_weights(reference), final_weights(osp.join(killed.output, train)))
+    assert_uninterrupted_result(killed.output, uninterrupted)

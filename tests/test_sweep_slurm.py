@@ -20,12 +20,10 @@ import time
 
 import pytest
 
-from enprompt.protocols import STEPS
 from tests.child_process import assert_succeeded
-from tests.comparisons import assert_same
 from tests.sweep_runs import (B2N_SWEEP, EPOCHS, KILL_OPTS, KILL_SWEEP, SweepRuns,  # noqa: F401
-                              final_weights, local_sweep, run_records, sweep_data, uninterrupted,
-                              wait_for_checkpoint)
+                              assert_uninterrupted_result, local_sweep, run_records,
+                              start_kill_sweep, sweep_data, uninterrupted)
 
 if shutil.which("sbatch") is None:
     if os.environ.get("CI") == "true":
@@ -94,9 +92,7 @@ def test_a_slurm_rerun_submits_nothing(slurm_sweep):
 def test_a_cancelled_job_is_finished_by_the_next_sweep(tmp_path, tiny_clip_path, sweep_data,  # noqa: F811
                                                        uninterrupted):  # noqa: F811
     runs = SweepRuns(str(tmp_path), tiny_clip_path, sweep_data)
-    run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
-    sweep = runs.start_sweep(*KILL_SWEEP, *SLURM, opts=KILL_OPTS)
-    wait_for_checkpoint(sweep, run_dir)
+    sweep, run_dir = start_kill_sweep(runs, *SLURM)
     subprocess.run(["scancel", _running_job()], check=True, timeout=60)
     output = sweep.communicate(timeout=300)[0]
     assert sweep.returncode == 1, output
@@ -105,19 +101,14 @@ def test_a_cancelled_job_is_finished_by_the_next_sweep(tmp_path, tiny_clip_path,
 
     second = runs.sweep(*KILL_SWEEP, *SLURM, opts=KILL_OPTS)
     assert_succeeded(second, "slurm sweep after scancel")
-    reference_output, reference = uninterrupted
-    train = osp.relpath(reference, reference_output)
-    assert run_records(runs.output)[train][:2] == run_records(reference_output)[train][:2]
-    assert_same(final_weights(reference), final_weights(run_dir))
+    assert_uninterrupted_result(runs.output, uninterrupted)
 
 
 @pytest.mark.slow  # about a minute: the stop, the requeue and the resumed run
 def test_a_preempted_job_is_requeued_and_resumes(tmp_path, tiny_clip_path, sweep_data,  # noqa: F811
                                                  uninterrupted):  # noqa: F811
     runs = SweepRuns(str(tmp_path), tiny_clip_path, sweep_data)
-    run_dir = STEPS["base2new_train"].run_dir(runs.output, "dtd", seed=3)
-    sweep = runs.start_sweep(*KILL_SWEEP, *SLURM, opts=KILL_OPTS)
-    wait_for_checkpoint(sweep, run_dir)
+    sweep, run_dir = start_kill_sweep(runs, *SLURM)
     job = _running_job()
     # What Slurm sends before preempting a job or at its time limit (submitit's --signal).
     subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=60)
@@ -136,7 +127,4 @@ def test_a_preempted_job_is_requeued_and_resumes(tmp_path, tiny_clip_path, sweep
     assert len(logs) == 2  # the first start, and the requeued job's
     with open(logs[1]) as f:
         assert "Previous epoch: " in f.read()  # the requeued job resumed
-    reference_output, reference = uninterrupted
-    train = osp.relpath(reference, reference_output)
-    assert run_records(runs.output)[train][:2] == run_records(reference_output)[train][:2]
-    assert_same(final_weights(reference), final_weights(run_dir))
+    assert_uninterrupted_result(runs.output, uninterrupted)
